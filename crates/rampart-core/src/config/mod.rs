@@ -1,0 +1,465 @@
+//! The config schema: one file (TOML, YAML accepted) that declares models, metrics, holdouts,
+//! rollouts and experiments. `load` parses and validates it; every problem is reported at once,
+//! each with its file, line and field path (see `ConfigError`).
+
+mod duration;
+mod load;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::{Duration, DurationError};
+pub use load::{load_file, load_str, ConfigError, ConfigErrors, Format};
+
+/// The whole config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub models: Vec<Model>,
+    #[serde(default)]
+    pub metrics: Vec<Metric>,
+    #[serde(default)]
+    pub holdouts: Vec<Holdout>,
+    #[serde(default)]
+    pub rollouts: Vec<Rollout>,
+    #[serde(default)]
+    pub experiments: Vec<Experiment>,
+    /// Event or assignment-context attributes whose values split evidence into segments.
+    #[serde(default)]
+    pub segments: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// How often the controller looks at evidence (100ms at the least).
+    #[serde(default = "default_tick")]
+    pub tick: Duration,
+    /// Width of the time buckets evidence is kept in, for charts.
+    #[serde(default = "default_bucket")]
+    pub evidence_bucket: Duration,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_string()
+}
+fn default_tick() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_bucket() -> Duration {
+    Duration::from_secs(3_600)
+}
+fn default_max_body() -> usize {
+    16 * 1024 * 1024
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            data_dir: None,
+            tick: default_tick(),
+            evidence_bucket: default_bucket(),
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+/// A named decision point served by several variants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub name: String,
+    #[serde(default)]
+    pub unit: UnitKind,
+    pub variants: Vec<Variant>,
+    /// The variant every unit gets when nothing else applies; the first variant when omitted.
+    #[serde(default)]
+    pub baseline: Option<String>,
+}
+
+impl Model {
+    pub fn baseline(&self) -> &str {
+        self.baseline
+            .as_deref()
+            .or_else(|| self.variants.first().map(|v| v.name.as_str()))
+            .unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UnitKind {
+    #[default]
+    User,
+    Session,
+    /// Every call is randomized on its own.
+    Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub name: String,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Unit keys that always get this variant (for QA).
+    #[serde(default)]
+    pub force_units: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricKind {
+    /// 1 if the unit had at least one event, else 0.
+    Binary,
+    /// Number of events per unit.
+    Count,
+    /// Sum of event values per unit.
+    Sum,
+    /// Sum of numerator values over sum of denominator values (delta method over units).
+    Ratio,
+    /// Event values in milliseconds; quantiles from a histogram.
+    Latency,
+}
+
+/// How outcome events become one number per unit and per variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    pub name: String,
+    pub kind: MetricKind,
+    /// Event type for binary, count, sum and latency metrics.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// Event types of a ratio metric.
+    #[serde(default)]
+    pub numerator: Option<String>,
+    #[serde(default)]
+    pub denominator: Option<String>,
+    /// Attribution window after a unit's first exposure; unbounded when omitted.
+    #[serde(default)]
+    pub window: Option<Duration>,
+}
+
+impl Metric {
+    /// The event types this metric reads.
+    pub fn event_types(&self) -> impl Iterator<Item = &str> {
+        [&self.event, &self.numerator, &self.denominator]
+            .into_iter()
+            .filter_map(|e| e.as_deref())
+    }
+}
+
+/// Units kept on the baseline of every model (or of the listed models) as a long-term reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Holdout {
+    pub name: String,
+    pub percent: f64,
+    /// Models this holdout applies to; all models when omitted.
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
+    #[serde(default)]
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub renamed_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Control {
+    /// An equal-sized concurrent slice on the baseline is the comparison group.
+    #[default]
+    Concurrent,
+    /// No comparison group: only absolute gates are possible.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFail {
+    #[default]
+    Rollback,
+    Pause,
+}
+
+/// The staged workflow: a plan of stages, each ended by its gates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    pub name: String,
+    pub model: String,
+    pub baseline: String,
+    pub candidate: String,
+    #[serde(default)]
+    pub control: Control,
+    pub stages: Vec<Stage>,
+    #[serde(default)]
+    pub gates: Vec<Gate>,
+    #[serde(default)]
+    pub on_fail: OnFail,
+    /// Start at the first stage as soon as the config is applied.
+    #[serde(default = "yes")]
+    pub autostart: bool,
+    /// Segment attributes whose values get their own guardrail check.
+    #[serde(default)]
+    pub segments: Vec<String>,
+    #[serde(default)]
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub renamed_from: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    #[default]
+    Auto,
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTimeout {
+    #[default]
+    Hold,
+    Rollback,
+    Advance,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Percent of the model's traffic on the candidate, 0..=100.
+    pub traffic: f64,
+    #[serde(default)]
+    pub min_duration: Option<Duration>,
+    /// Units per arm needed before the stage may end.
+    #[serde(default)]
+    pub min_units: Option<u64>,
+    #[serde(default)]
+    pub max_duration: Option<Duration>,
+    #[serde(default)]
+    pub on_timeout: OnTimeout,
+    #[serde(default)]
+    pub approval: Approval,
+    /// An experiment to run among candidates during this stage.
+    #[serde(default)]
+    pub experiment: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compare {
+    Control,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MarginKind {
+    /// The margin is a fraction of the control's value (-0.02 = "at most 2% worse").
+    #[default]
+    Relative,
+    /// The margin is in the metric's own units.
+    Absolute,
+}
+
+/// One go/no-go check at the end of (and during) a stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    pub metric: String,
+    /// Upper limit on the candidate's value (or its quantile for latency metrics).
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Lower limit on the candidate's value.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// For latency metrics: which quantile `max`/`min` apply to, in (0, 1).
+    #[serde(default)]
+    pub quantile: Option<f64>,
+    /// Compare with the concurrent control instead of a fixed limit.
+    #[serde(default)]
+    pub compare: Option<Compare>,
+    /// Non-inferiority margin for comparisons; negative means "may be this much worse".
+    #[serde(default)]
+    pub margin: Option<f64>,
+    #[serde(default)]
+    pub margin_kind: MarginKind,
+    #[serde(default)]
+    pub alpha: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Design {
+    #[default]
+    Split,
+    TeamDraft,
+    Balanced,
+    Probabilistic,
+    TeamDraftMultileave,
+    Switchback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoppingRule {
+    Fixed,
+    #[default]
+    Sequential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Correction {
+    #[default]
+    Holm,
+    Bh,
+    Bonferroni,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stopping {
+    #[serde(default)]
+    pub rule: StoppingRule,
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    #[serde(default = "default_power")]
+    pub power: f64,
+    /// Minimum detectable effect, relative to the control (0.02 = 2%).
+    #[serde(default)]
+    pub mde: Option<f64>,
+    #[serde(default)]
+    pub max_duration: Option<Duration>,
+}
+
+fn default_alpha() -> f64 {
+    0.05
+}
+fn default_power() -> f64 {
+    0.8
+}
+
+impl Default for Stopping {
+    fn default() -> Self {
+        Stopping {
+            rule: StoppingRule::default(),
+            alpha: default_alpha(),
+            power: default_power(),
+            mde: None,
+            max_duration: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnWinner {
+    pub rollout: String,
+}
+
+/// The interleaving workflow: concurrent variants, a design, a stopping rule, a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub name: String,
+    pub model: String,
+    #[serde(default)]
+    pub design: Design,
+    pub variants: Vec<String>,
+    /// Relative weights of the variants for `split`; equal when omitted.
+    #[serde(default)]
+    pub weights: Option<Vec<f64>>,
+    /// Percent of eligible units in the experiment.
+    #[serde(default = "hundred")]
+    pub traffic: f64,
+    /// Experiments in one layer never share a unit.
+    #[serde(default)]
+    pub layer: Option<String>,
+    pub primary: String,
+    #[serde(default)]
+    pub secondary: Vec<String>,
+    #[serde(default)]
+    pub guardrails: Vec<String>,
+    #[serde(default)]
+    pub stopping: Stopping,
+    #[serde(default)]
+    pub correction: Correction,
+    #[serde(default = "yes")]
+    pub autostart: bool,
+    #[serde(default)]
+    pub on_winner: Option<OnWinner>,
+    #[serde(default)]
+    pub segments: Vec<String>,
+    #[serde(default)]
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub renamed_from: Option<String>,
+}
+
+fn hundred() -> f64 {
+    100.0
+}
+
+impl Experiment {
+    /// Primary, secondary and guardrail metrics, in that order, without repeats.
+    pub fn metric_names(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for m in std::iter::once(&self.primary).chain(&self.secondary).chain(&self.guardrails) {
+            if !out.contains(&m.as_str()) {
+                out.push(m);
+            }
+        }
+        out
+    }
+}
+
+impl Rollout {
+    pub fn metric_names(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for g in &self.gates {
+            if !out.contains(&g.metric.as_str()) {
+                out.push(&g.metric);
+            }
+        }
+        out
+    }
+}
+
+impl Config {
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+    pub fn metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+    pub fn rollout(&self, name: &str) -> Option<&Rollout> {
+        self.rollouts.iter().find(|r| r.name == name)
+    }
+    pub fn experiment(&self, name: &str) -> Option<&Experiment> {
+        self.experiments.iter().find(|e| e.name == name)
+    }
+}
+
+/// Free-form attributes carried by assignments and events (segment values, forced variants).
+pub type Attributes = BTreeMap<String, String>;

@@ -1,0 +1,18 @@
+//! rampart-core: the pure domain of rampart.
+//!
+//! - [`config`]: the schema of the one config file, its loading and validation;
+//! - [`assign`]: the [`Assigner`], compiled from config and live state, that maps a unit to a variant;
+//! - [`record`]: exposures, outcome events and decisions as they are logged;
+//! - [`evidence`]: folds exposures and outcome events into per-variant sufficient statistics.
+//!
+//! Nothing here does IO, reads a clock or spawns a task: time is always passed in.
+
+pub mod assign;
+pub mod config;
+pub mod evidence;
+pub mod record;
+pub mod state;
+
+
+pub use config::Config;
+pub use record::{Decision, EntityKind, EntityRecord, Exposure, Millis, OutcomeEvent, Reason, Record};
