@@ -41,7 +41,9 @@ impl FromStr for Duration {
     type Err = DurationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || DurationError { input: s.to_string() };
+        let err = || DurationError {
+            input: s.to_string(),
+        };
         let t = s.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
         let (digits, unit) = t.split_at(split);
@@ -49,7 +51,10 @@ impl FromStr for Duration {
             return Err(err());
         }
         let n: u64 = digits.parse().map_err(|_| err())?;
-        let (_, factor) = UNITS.iter().find(|(u, _)| *u == unit.trim()).ok_or_else(err)?;
+        let (_, factor) = UNITS
+            .iter()
+            .find(|(u, _)| *u == unit.trim())
+            .ok_or_else(err)?;
         n.checked_mul(*factor).map(Duration).ok_or_else(err)
     }
 }
@@ -58,7 +63,7 @@ impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The largest unit that divides evenly, so a value prints as it was probably written.
         for (unit, factor) in UNITS.iter().rev() {
-            if self.0 != 0 && self.0 % factor == 0 {
+            if self.0 != 0 && self.0.checked_rem(*factor) == Some(0) {
                 return write!(f, "{}{}", self.0 / factor, unit);
             }
         }
@@ -95,8 +100,20 @@ mod tests {
 
     #[test]
     fn refuses_malformed() {
-        for bad in ["", "h", "1", "1.5h", "-1h", "1y", "ten minutes", "99999999999999999999d"] {
-            assert!(bad.parse::<Duration>().is_err(), "{bad:?} should be refused");
+        for bad in [
+            "",
+            "h",
+            "1",
+            "1.5h",
+            "-1h",
+            "1y",
+            "ten minutes",
+            "99999999999999999999d",
+        ] {
+            assert!(
+                bad.parse::<Duration>().is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 

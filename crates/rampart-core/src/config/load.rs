@@ -1,5 +1,12 @@
-//! Reading a config file: parse TOML or YAML, then validate; errors carry file, line and field.
+//! Reading a config file in three passes: parse TOML or YAML into a tree with line numbers, check
+//! its structure against the schema (unknown keys, types, enum values, durations), then deserialize
+//! and run the semantic rules of `validate`. Every problem of a pass is reported, each with its
+//! file, line and field path.
 
+mod schema;
+mod tree;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -45,9 +52,18 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Every problem found in a config file (never empty).
+impl std::error::Error for ConfigError {}
+
+/// Every problem found in a config file (never empty), in the order of the file where known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// The problems reported at exactly this field path.
+    pub fn at(&self, field: &str) -> Vec<&ConfigError> {
+        self.0.iter().filter(|e| e.field == field).collect()
+    }
+}
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -79,33 +95,95 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
 
 /// Parses and validates config text; `file` names it in errors.
 pub fn load_str(text: &str, format: Format, file: &str) -> Result<Config, ConfigErrors> {
-    let config: Config = match format {
-        Format::Toml => toml::from_str(text).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: file.to_string(),
-                line: None,
-                field: String::new(),
-                message: e.message().to_string(),
-            }])
-        })?,
-        Format::Yaml => serde_yaml::from_str(text).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: file.to_string(),
-                line: e.location().map(|l| l.line()),
-                field: String::new(),
-                message: e.to_string(),
-            }])
-        })?,
+    let error = |line, field: String, message| ConfigError {
+        file: file.to_string(),
+        line,
+        field,
+        message,
     };
-    let errors = super::validate::validate(&config);
-    if errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigErrors(
-            errors
-                .into_iter()
-                .map(|(field, message)| ConfigError { file: file.to_string(), line: None, field, message })
-                .collect(),
-        ))
+    let parsed = match format {
+        Format::Toml => tree::parse_toml(text),
+        Format::Yaml => tree::parse_yaml(text),
+    };
+    let root = parsed.map_err(|e| ConfigErrors(vec![error(e.line, String::new(), e.message)]))?;
+
+    let checked = schema::check(&root);
+    let mut errors: Vec<ConfigError> = checked
+        .problems
+        .into_iter()
+        .map(|p| error(p.line, p.field, p.message))
+        .collect();
+    // With a value refused or a key missing, the deserialized config would not be the file, and
+    // rules run on it would report phantom problems.
+    if checked.complete {
+        match serde_json::from_value::<Config>(checked.json) {
+            Ok(config) => {
+                for p in super::validate::validate(&config) {
+                    let line = line_of(&checked.lines, &p.field);
+                    errors.push(error(line, p.field, p.message));
+                }
+                if errors.is_empty() {
+                    return Ok(config);
+                }
+            }
+            // The schema check should make this unreachable; report it rather than trust that.
+            Err(e) => errors.push(error(
+                None,
+                String::new(),
+                format!("cannot read the config: {e}"),
+            )),
+        }
+    }
+    errors.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+    Err(ConfigErrors(errors))
+}
+
+/// The line of `field`, or of the closest enclosing field that appears in the file (a missing key
+/// is reported at the table that lacks it).
+fn line_of(lines: &BTreeMap<String, usize>, field: &str) -> Option<usize> {
+    let mut path = field;
+    loop {
+        if let Some(&line) = lines.get(path) {
+            return Some(line);
+        }
+        let cut = path.rfind(['.', '['])?;
+        path = &path[..cut];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_of_falls_back_to_the_enclosing_field() {
+        let lines: BTreeMap<String, usize> = [
+            ("rollouts".to_string(), 3),
+            ("rollouts[0]".to_string(), 4),
+            ("rollouts[0].stages".to_string(), 9),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(line_of(&lines, "rollouts[0].stages[2].traffic"), Some(9));
+        assert_eq!(line_of(&lines, "rollouts[0].gates"), Some(4));
+        assert_eq!(line_of(&lines, "models[0]"), None);
+    }
+
+    #[test]
+    fn errors_display_file_line_field_message() {
+        let e = ConfigError {
+            file: "a.toml".into(),
+            line: Some(7),
+            field: "server.tick".into(),
+            message: "m".into(),
+        };
+        assert_eq!(e.to_string(), "a.toml:7: server.tick: m");
+        let e = ConfigError {
+            file: "a.toml".into(),
+            line: None,
+            field: String::new(),
+            message: "m".into(),
+        };
+        assert_eq!(e.to_string(), "a.toml: m");
     }
 }

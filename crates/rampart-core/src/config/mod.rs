@@ -425,7 +425,10 @@ impl Experiment {
     /// Primary, secondary and guardrail metrics, in that order, without repeats.
     pub fn metric_names(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
-        for m in std::iter::once(&self.primary).chain(&self.secondary).chain(&self.guardrails) {
+        for m in std::iter::once(&self.primary)
+            .chain(&self.secondary)
+            .chain(&self.guardrails)
+        {
             if !out.contains(&m.as_str()) {
                 out.push(m);
             }

@@ -1,9 +1,819 @@
-//! Semantic checks of a parsed config: names, references, traffic shares, stage plans.
+//! Semantic checks of a parsed config: names, references, traffic shares, stage plans, gates and
+//! experiment designs. Every rule adds a [`Problem`] with the field path it is about and what would
+//! be valid; nothing stops at the first one. `docs/config.md` lists the rules.
 
-use super::Config;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 
-/// Every problem found, as (field path, message).
-pub(crate) fn validate(config: &Config) -> Vec<(String, String)> {
-    let _ = config;
-    Vec::new()
+use super::load::{ConfigError, ConfigErrors};
+use super::{
+    Compare, Config, Control, Design, Duration, Experiment, Gate, MetricKind, Model, Rollout,
+    StoppingRule,
+};
+
+/// One broken rule: the field path it is about and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+/// The controller cannot usefully look at evidence more often than this.
+const MIN_TICK: Duration = Duration::from_millis(100);
+const MIN_EVIDENCE_BUCKET: Duration = Duration::from_secs(1);
+/// Traffic shares are whole buckets of 10000, so 0.01% is the finest share that can be served.
+const PERCENT_STEP: f64 = 0.01;
+
+impl Config {
+    /// Runs the semantic rules on a config built in code (a loaded config has passed them already).
+    /// Errors name `file` and carry no line.
+    pub fn validate(&self, file: &str) -> Result<(), ConfigErrors> {
+        let problems = validate(self);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigErrors(
+            problems
+                .into_iter()
+                .map(|p| ConfigError {
+                    file: file.to_string(),
+                    line: None,
+                    field: p.field,
+                    message: p.message,
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// Every problem found, in the order of the file's sections.
+pub(crate) fn validate(config: &Config) -> Vec<Problem> {
+    let mut v = Validator {
+        config,
+        problems: Vec::new(),
+    };
+    v.server();
+    v.segments();
+    v.models();
+    v.metrics();
+    v.holdouts();
+    v.rollouts();
+    v.experiments();
+    v.problems
+}
+
+struct Validator<'a> {
+    config: &'a Config,
+    problems: Vec<Problem>,
+}
+
+/// `a, b, c`, or a note that there is nothing to choose from.
+fn choices<'a>(names: impl IntoIterator<Item = &'a str>, what: &str) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    if names.is_empty() {
+        format!("no {what} are defined")
+    } else {
+        format!("defined {what}: {}", names.join(", "))
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+/// Whether `percent` is a whole number of 0.01% steps (allowing for float representation).
+fn on_step(percent: f64) -> bool {
+    let steps = percent / PERCENT_STEP;
+    (steps - steps.round()).abs() < 1e-6
+}
+
+fn kind_name(kind: MetricKind) -> &'static str {
+    match kind {
+        MetricKind::Binary => "binary",
+        MetricKind::Count => "count",
+        MetricKind::Sum => "sum",
+        MetricKind::Ratio => "ratio",
+        MetricKind::Latency => "latency",
+    }
+}
+
+fn design_name(design: Design) -> &'static str {
+    match design {
+        Design::Split => "split",
+        Design::TeamDraft => "team-draft",
+        Design::Balanced => "balanced",
+        Design::Probabilistic => "probabilistic",
+        Design::TeamDraftMultileave => "team-draft-multileave",
+        Design::Switchback => "switchback",
+    }
+}
+
+impl<'a> Validator<'a> {
+    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Names end up in URLs, metric labels and file names, so they are kept to a safe alphabet.
+    fn name(&mut self, field: &str, kind: &str, name: &str) {
+        if name.is_empty() {
+            self.push(field, format!("a {kind} name must not be empty"));
+        } else if !name.chars().all(is_name_char) {
+            self.push(
+                field,
+                format!("{kind} name {name:?} may only contain letters, digits, '_', '.' and '-'"),
+            );
+        }
+    }
+
+    /// Reports every repeat of a name, pointing at its first use.
+    fn unique(&mut self, kind: &str, items: Vec<(String, &str)>) {
+        let mut first: HashMap<&str, String> = HashMap::new();
+        for (field, name) in items {
+            match first.get(name) {
+                Some(earlier) => {
+                    let message =
+                        format!("duplicate {kind} name {name:?} (already used at {earlier})");
+                    self.push(field, message);
+                }
+                None => {
+                    first.insert(name, field.trim_end_matches(".name").to_string());
+                }
+            }
+        }
+    }
+
+    /// `renamed_from` carries history over from an old name: it must be another name, one that
+    /// no longer exists, and claimed by one entity only.
+    fn renames(&mut self, kind: &str, section: &str, items: Vec<(&str, Option<&str>)>) {
+        let names: Vec<&str> = items.iter().map(|(n, _)| *n).collect();
+        let mut claimed: HashMap<&str, usize> = HashMap::new();
+        for (i, (own, old)) in items.iter().enumerate() {
+            let Some(old) = *old else { continue };
+            let field = format!("{section}[{i}].renamed_from");
+            if old == *own {
+                self.push(
+                    field,
+                    format!(
+                        "renamed_from must name the {kind}'s former name, not its own name {own:?}"
+                    ),
+                );
+                continue;
+            }
+            self.name(&field, kind, old);
+            if let Some(j) = names.iter().position(|n| *n == old) {
+                self.push(
+                    field,
+                    format!("renamed_from {old:?} is still the name of {section}[{j}]; a rename needs the old name gone"),
+                );
+            } else if let Some(j) = claimed.get(old) {
+                self.push(
+                    field,
+                    format!("{section}[{j}] is already renamed from {old:?}"),
+                );
+            } else {
+                claimed.insert(old, i);
+            }
+        }
+    }
+
+    fn percent(&mut self, field: &str, value: f64) {
+        if !(0.0..=100.0).contains(&value) {
+            self.push(
+                field,
+                format!("must be a percentage between 0 and 100, found {value}"),
+            );
+        } else if !on_step(value) {
+            self.push(
+                field,
+                format!("{value} is finer than the 0.01% steps traffic is split in"),
+            );
+        }
+    }
+
+    fn probability(&mut self, field: &str, value: f64, example: &str) {
+        if !(value > 0.0 && value < 1.0) {
+            self.push(
+                field,
+                format!("must be strictly between 0 and 1 (e.g. {example}), found {value}"),
+            );
+        }
+    }
+
+    fn finite(&mut self, field: &str, value: Option<f64>) {
+        if let Some(v) = value {
+            if !v.is_finite() {
+                self.push(field, format!("must be a finite number, found {v}"));
+            }
+        }
+    }
+
+    /// Segment attributes of a rollout or experiment must be split out in the evidence.
+    fn segment_refs(&mut self, section: &str, segments: &[String]) {
+        for (k, s) in segments.iter().enumerate() {
+            if !self.config.segments.contains(s) {
+                self.push(
+                    format!("{section}.segments[{k}]"),
+                    format!(
+                        "segment {s:?} is not in the top-level segments list, so evidence is not split by it; {}",
+                        choices(self.config.segments.iter().map(String::as_str), "segments")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn variant_ref(&mut self, field: &str, model: &Model, variant: &str) -> bool {
+        if model.variants.iter().any(|v| v.name == variant) {
+            return true;
+        }
+        let known = choices(model.variants.iter().map(|v| v.name.as_str()), "variants");
+        self.push(
+            field,
+            format!(
+                "unknown variant {variant:?} of model {:?}; {known}",
+                model.name
+            ),
+        );
+        false
+    }
+
+    fn model_ref(&mut self, field: &str, model: &str) -> Option<&'a Model> {
+        let found = self.config.model(model);
+        if found.is_none() {
+            let known = choices(self.config.models.iter().map(|m| m.name.as_str()), "models");
+            self.push(field, format!("unknown model {model:?}; {known}"));
+        }
+        found
+    }
+
+    fn metric_ref(&mut self, field: &str, metric: &str) -> Option<MetricKind> {
+        let found = self.config.metric(metric).map(|m| m.kind);
+        if found.is_none() {
+            let known = choices(
+                self.config.metrics.iter().map(|m| m.name.as_str()),
+                "metrics",
+            );
+            self.push(field, format!("unknown metric {metric:?}; {known}"));
+        }
+        found
+    }
+
+    fn server(&mut self) {
+        let s = &self.config.server;
+        if s.listen.parse::<SocketAddr>().is_err() {
+            self.push(
+                "server.listen",
+                format!("expected an IP address and port such as \"127.0.0.1:8080\" or \"[::]:8080\", found {:?}", s.listen),
+            );
+        }
+        if s.data_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            self.push(
+                "server.data_dir",
+                "must not be empty; leave it out for the default ./rampart-data",
+            );
+        }
+        if s.tick < MIN_TICK {
+            self.push(
+                "server.tick",
+                format!("must be at least {MIN_TICK}, found {}", s.tick),
+            );
+        }
+        if s.evidence_bucket < MIN_EVIDENCE_BUCKET {
+            self.push(
+                "server.evidence_bucket",
+                format!(
+                    "must be at least {MIN_EVIDENCE_BUCKET}, found {}",
+                    s.evidence_bucket
+                ),
+            );
+        }
+        if s.max_body_bytes == 0 {
+            self.push("server.max_body_bytes", "must be at least 1 byte");
+        }
+    }
+
+    fn segments(&mut self) {
+        let config = self.config;
+        for (i, s) in config.segments.iter().enumerate() {
+            self.name(&format!("segments[{i}]"), "segment", s);
+        }
+        let items = config
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("segments[{i}]"), s.as_str()))
+            .collect();
+        self.unique("segment", items);
+    }
+
+    fn models(&mut self) {
+        let config = self.config;
+        for (i, m) in config.models.iter().enumerate() {
+            let at = format!("models[{i}]");
+            self.name(&format!("{at}.name"), "model", &m.name);
+            if m.variants.is_empty() {
+                self.push(
+                    format!("{at}.variants"),
+                    "a model needs at least one variant",
+                );
+            }
+            for (j, v) in m.variants.iter().enumerate() {
+                let vat = format!("{at}.variants[{j}]");
+                self.name(&format!("{vat}.name"), "variant", &v.name);
+                if let Some(endpoint) = &v.endpoint {
+                    let rest = endpoint
+                        .strip_prefix("http://")
+                        .or_else(|| endpoint.strip_prefix("https://"));
+                    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+                        self.push(
+                            format!("{vat}.endpoint"),
+                            format!("expected an http:// or https:// URL with a host, found {endpoint:?}"),
+                        );
+                    }
+                }
+            }
+            let items = m
+                .variants
+                .iter()
+                .enumerate()
+                .map(|(j, v)| (format!("{at}.variants[{j}].name"), v.name.as_str()))
+                .collect();
+            self.unique("variant", items);
+            if let Some(b) = &m.baseline {
+                self.variant_ref(&format!("{at}.baseline"), m, b);
+            }
+            // A unit forced to two variants would get whichever is checked first: refuse it.
+            let mut forced: HashMap<&str, (usize, usize)> = HashMap::new();
+            for (j, v) in m.variants.iter().enumerate() {
+                for (k, unit) in v.force_units.iter().enumerate() {
+                    let field = format!("{at}.variants[{j}].force_units[{k}]");
+                    if unit.is_empty() {
+                        self.push(field, "a unit key must not be empty");
+                        continue;
+                    }
+                    match forced.get(unit.as_str()) {
+                        Some(&(j0, k0)) if j0 != j => self.push(
+                            field,
+                            format!(
+                                "unit key {unit:?} is also forced to variant {:?} ({at}.variants[{j0}].force_units[{k0}]); a unit can be forced to one variant only",
+                                m.variants[j0].name
+                            ),
+                        ),
+                        Some(_) => {}
+                        None => {
+                            forced.insert(unit, (j, k));
+                        }
+                    }
+                }
+            }
+        }
+        let items = config
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("models[{i}].name"), m.name.as_str()))
+            .collect();
+        self.unique("model", items);
+    }
+
+    fn metrics(&mut self) {
+        let config = self.config;
+        for (i, m) in config.metrics.iter().enumerate() {
+            let at = format!("metrics[{i}]");
+            self.name(&format!("{at}.name"), "metric", &m.name);
+            let kind = kind_name(m.kind);
+            if m.kind == MetricKind::Ratio {
+                if m.event.is_some() {
+                    self.push(
+                        format!("{at}.event"),
+                        "a ratio metric reads numerator and denominator events, not event",
+                    );
+                }
+                for (key, value) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
+                    if value.is_none() {
+                        self.push(
+                            format!("{at}.{key}"),
+                            format!("a ratio metric needs a {key} event type"),
+                        );
+                    }
+                }
+            } else {
+                if m.event.is_none() {
+                    self.push(
+                        format!("{at}.event"),
+                        format!("a {kind} metric needs an event type (e.g. event = \"purchase\")"),
+                    );
+                }
+                for (key, value) in [("numerator", &m.numerator), ("denominator", &m.denominator)] {
+                    if value.is_some() {
+                        self.push(
+                            format!("{at}.{key}"),
+                            format!("only ratio metrics take {key}; a {kind} metric reads one event type, set with event"),
+                        );
+                    }
+                }
+            }
+            for (key, value) in [
+                ("event", &m.event),
+                ("numerator", &m.numerator),
+                ("denominator", &m.denominator),
+            ] {
+                if value.as_deref() == Some("") {
+                    self.push(format!("{at}.{key}"), "an event type must not be empty");
+                }
+            }
+            if m.window == Some(Duration::from_millis(0)) {
+                self.push(
+                    format!("{at}.window"),
+                    "must be longer than 0; leave it out for an unbounded window",
+                );
+            }
+        }
+        let items = config
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("metrics[{i}].name"), m.name.as_str()))
+            .collect();
+        self.unique("metric", items);
+    }
+
+    fn holdouts(&mut self) {
+        let config = self.config;
+        for (i, h) in config.holdouts.iter().enumerate() {
+            let at = format!("holdouts[{i}]");
+            self.name(&format!("{at}.name"), "holdout", &h.name);
+            self.percent(&format!("{at}.percent"), h.percent);
+            for (k, m) in h.models.iter().flatten().enumerate() {
+                self.model_ref(&format!("{at}.models[{k}]"), m);
+            }
+        }
+        let items = config
+            .holdouts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (format!("holdouts[{i}].name"), h.name.as_str()))
+            .collect();
+        self.unique("holdout", items);
+        let renames = config
+            .holdouts
+            .iter()
+            .map(|h| (h.name.as_str(), h.renamed_from.as_deref()))
+            .collect();
+        self.renames("holdout", "holdouts", renames);
+    }
+
+    fn rollouts(&mut self) {
+        let config = self.config;
+        // The first autostarting rollout of each model, by index.
+        let mut active: HashMap<&str, usize> = HashMap::new();
+        for (i, r) in config.rollouts.iter().enumerate() {
+            let at = format!("rollouts[{i}]");
+            self.name(&format!("{at}.name"), "rollout", &r.name);
+            if let Some(model) = self.model_ref(&format!("{at}.model"), &r.model) {
+                let baseline_ok = self.variant_ref(&format!("{at}.baseline"), model, &r.baseline);
+                let candidate_ok =
+                    self.variant_ref(&format!("{at}.candidate"), model, &r.candidate);
+                if baseline_ok && candidate_ok && r.baseline == r.candidate {
+                    self.push(
+                        format!("{at}.candidate"),
+                        format!(
+                            "the candidate must differ from the baseline {:?}",
+                            r.baseline
+                        ),
+                    );
+                }
+            }
+            self.stages(&at, r);
+            for (g, gate) in r.gates.iter().enumerate() {
+                self.gate(&format!("{at}.gates[{g}]"), gate, r.control);
+            }
+            if r.autostart {
+                match active.get(r.model.as_str()) {
+                    Some(&first) => self.push(
+                        format!("{at}.autostart"),
+                        format!(
+                            "model {:?} already has an autostarting rollout ({:?}, rollouts[{first}]); a model runs one rollout at a time, so set autostart = false on all but one",
+                            r.model, config.rollouts[first].name
+                        ),
+                    ),
+                    None => {
+                        active.insert(&r.model, i);
+                    }
+                }
+            }
+            self.segment_refs(&at, &r.segments);
+        }
+        let items = config
+            .rollouts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("rollouts[{i}].name"), r.name.as_str()))
+            .collect();
+        self.unique("rollout", items);
+        let renames = config
+            .rollouts
+            .iter()
+            .map(|r| (r.name.as_str(), r.renamed_from.as_deref()))
+            .collect();
+        self.renames("rollout", "rollouts", renames);
+    }
+
+    fn stages(&mut self, at: &str, r: &Rollout) {
+        if r.stages.is_empty() {
+            self.push(
+                format!("{at}.stages"),
+                "a rollout needs at least one stage, e.g. stages = [{ traffic = 100 }]",
+            );
+        }
+        let mut previous: Option<f64> = None;
+        for (s, stage) in r.stages.iter().enumerate() {
+            let sat = format!("{at}.stages[{s}]");
+            self.percent(&format!("{sat}.traffic"), stage.traffic);
+            if let Some(p) = previous {
+                // Checked even when out of range, so one typo does not hide the plan's shape.
+                if stage.traffic.partial_cmp(&p) != Some(std::cmp::Ordering::Greater) {
+                    self.push(
+                        format!("{sat}.traffic"),
+                        format!(
+                            "traffic must rise from stage to stage: {} is not above the previous stage's {p}",
+                            stage.traffic
+                        ),
+                    );
+                }
+            }
+            previous = Some(stage.traffic);
+            if stage.min_units == Some(0) {
+                self.push(
+                    format!("{sat}.min_units"),
+                    "must be at least 1; leave it out for no minimum",
+                );
+            }
+            if stage.max_duration == Some(Duration::from_millis(0)) {
+                self.push(format!("{sat}.max_duration"), "must be longer than 0");
+            }
+            if let (Some(min), Some(max)) = (stage.min_duration, stage.max_duration) {
+                if max < min {
+                    self.push(
+                        format!("{sat}.max_duration"),
+                        format!("max_duration {max} is shorter than min_duration {min}"),
+                    );
+                }
+            }
+            if let Some(e) = &stage.experiment {
+                match self.config.experiment(e) {
+                    None => {
+                        let known = choices(
+                            self.config.experiments.iter().map(|x| x.name.as_str()),
+                            "experiments",
+                        );
+                        self.push(
+                            format!("{sat}.experiment"),
+                            format!("unknown experiment {e:?}; {known}"),
+                        );
+                    }
+                    Some(x) if x.model != r.model => self.push(
+                        format!("{sat}.experiment"),
+                        format!(
+                            "experiment {e:?} is on model {:?}, but this rollout is on model {:?}",
+                            x.model, r.model
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    fn gate(&mut self, at: &str, gate: &Gate, control: Control) {
+        let kind = self.metric_ref(&format!("{at}.metric"), &gate.metric);
+        if let Some(q) = gate.quantile {
+            match kind {
+                Some(k) if k != MetricKind::Latency => self.push(
+                    format!("{at}.quantile"),
+                    format!(
+                        "quantile applies only to latency metrics; {:?} is a {} metric",
+                        gate.metric,
+                        kind_name(k)
+                    ),
+                ),
+                _ => self.probability(&format!("{at}.quantile"), q, "0.99"),
+            }
+        }
+        if gate.max.is_none() && gate.min.is_none() && gate.compare.is_none() {
+            self.push(at, "a gate needs max, min or compare = \"control\"");
+        }
+        self.finite(&format!("{at}.max"), gate.max);
+        self.finite(&format!("{at}.min"), gate.min);
+        self.finite(&format!("{at}.margin"), gate.margin);
+        if let (Some(min), Some(max)) = (gate.min, gate.max) {
+            if min > max {
+                self.push(
+                    format!("{at}.min"),
+                    format!("min {min} is above max {max}, so no value can pass"),
+                );
+            }
+        }
+        if gate.compare == Some(Compare::Control) && control == Control::None {
+            self.push(
+                format!("{at}.compare"),
+                "compare = \"control\" needs a control group, but the rollout has control = \"none\"; use max/min, or control = \"concurrent\"",
+            );
+        }
+        if gate.margin.is_some() && gate.compare.is_none() {
+            self.push(
+                format!("{at}.margin"),
+                "margin applies only to comparisons: add compare = \"control\"",
+            );
+        }
+        if let Some(a) = gate.alpha {
+            self.probability(&format!("{at}.alpha"), a, "0.05");
+        }
+    }
+
+    fn experiments(&mut self) {
+        let config = self.config;
+        // Per layer: total share so far, in 0.01% buckets, and the experiments that take it.
+        let mut layers: HashMap<&str, (u64, Vec<String>)> = HashMap::new();
+        for (i, e) in config.experiments.iter().enumerate() {
+            let at = format!("experiments[{i}]");
+            self.name(&format!("{at}.name"), "experiment", &e.name);
+            self.experiment_variants(&at, e);
+            self.percent(&format!("{at}.traffic"), e.traffic);
+            if let Some(layer) = &e.layer {
+                self.name(&format!("{at}.layer"), "layer", layer);
+                let (total, members) = layers.entry(layer).or_default();
+                let before = *total;
+                *total += (e.traffic.clamp(0.0, 100.0) / PERCENT_STEP).round() as u64;
+                members.push(format!("{} {}%", e.name, e.traffic));
+                if *total > 10_000 && before <= 10_000 {
+                    let share = *total as f64 * PERCENT_STEP;
+                    let message = format!(
+                        "layer {layer:?} needs {share}% of traffic in total ({}); experiments in one layer share 100%",
+                        members.join(", ")
+                    );
+                    self.push(format!("{at}.layer"), message);
+                }
+            }
+            self.metric_ref(&format!("{at}.primary"), &e.primary);
+            for (k, m) in e.secondary.iter().enumerate() {
+                self.metric_ref(&format!("{at}.secondary[{k}]"), m);
+            }
+            for (k, m) in e.guardrails.iter().enumerate() {
+                self.metric_ref(&format!("{at}.guardrails[{k}]"), m);
+            }
+            self.stopping(&at, e);
+            if let Some(w) = &e.on_winner {
+                match config.rollout(&w.rollout) {
+                    None => {
+                        let known =
+                            choices(config.rollouts.iter().map(|r| r.name.as_str()), "rollouts");
+                        self.push(
+                            format!("{at}.on_winner.rollout"),
+                            format!("unknown rollout {:?}; {known}", w.rollout),
+                        );
+                    }
+                    Some(r) if r.model != e.model => self.push(
+                        format!("{at}.on_winner.rollout"),
+                        format!(
+                            "rollout {:?} is on model {:?}, but this experiment is on model {:?}",
+                            r.name, r.model, e.model
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            self.segment_refs(&at, &e.segments);
+        }
+        let items = config
+            .experiments
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (format!("experiments[{i}].name"), e.name.as_str()))
+            .collect();
+        self.unique("experiment", items);
+        let renames = config
+            .experiments
+            .iter()
+            .map(|e| (e.name.as_str(), e.renamed_from.as_deref()))
+            .collect();
+        self.renames("experiment", "experiments", renames);
+    }
+
+    fn experiment_variants(&mut self, at: &str, e: &Experiment) {
+        let n = e.variants.len();
+        if n < 2 {
+            self.push(
+                format!("{at}.variants"),
+                format!("an experiment compares at least 2 variants, found {n}"),
+            );
+        }
+        let design = design_name(e.design);
+        match e.design {
+            Design::TeamDraft | Design::Balanced | Design::Probabilistic if n > 2 => self.push(
+                format!("{at}.variants"),
+                format!("design {design:?} interleaves exactly 2 variants, found {n}; use \"team-draft-multileave\" for more"),
+            ),
+            Design::TeamDraftMultileave if n == 2 => self.push(
+                format!("{at}.variants"),
+                format!("design \"team-draft-multileave\" needs at least 3 variants, found {n}; use \"team-draft\" for 2"),
+            ),
+            _ => {}
+        }
+        if let Some(model) = self.model_ref(&format!("{at}.model"), &e.model) {
+            for (k, v) in e.variants.iter().enumerate() {
+                self.variant_ref(&format!("{at}.variants[{k}]"), model, v);
+            }
+        }
+        for (k, v) in e.variants.iter().enumerate() {
+            if let Some(first) = e.variants[..k].iter().position(|x| x == v) {
+                self.push(
+                    format!("{at}.variants[{k}]"),
+                    format!("variant {v:?} is already listed at variants[{first}]"),
+                );
+            }
+        }
+        if let Some(weights) = &e.weights {
+            if e.design != Design::Split {
+                self.push(
+                    format!("{at}.weights"),
+                    format!("weights apply only to design \"split\", not {design:?}"),
+                );
+            } else if weights.len() != n {
+                self.push(
+                    format!("{at}.weights"),
+                    format!(
+                        "{} weights for {n} variants; give one weight per variant",
+                        weights.len()
+                    ),
+                );
+            }
+            for (k, w) in weights.iter().enumerate() {
+                if !(w.is_finite() && *w > 0.0) {
+                    self.push(
+                        format!("{at}.weights[{k}]"),
+                        format!("weights must be positive numbers, found {w}"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn stopping(&mut self, at: &str, e: &Experiment) {
+        let s = &e.stopping;
+        self.probability(&format!("{at}.stopping.alpha"), s.alpha, "0.05");
+        self.probability(&format!("{at}.stopping.power"), s.power, "0.8");
+        if let Some(mde) = s.mde {
+            if !(mde.is_finite() && mde > 0.0) {
+                self.push(
+                    format!("{at}.stopping.mde"),
+                    format!("must be a positive relative effect (0.02 = 2%), found {mde}"),
+                );
+            }
+        }
+        if s.max_duration == Some(Duration::from_millis(0)) {
+            self.push(
+                format!("{at}.stopping.max_duration"),
+                "must be longer than 0",
+            );
+        }
+        if s.rule == StoppingRule::Fixed && s.mde.is_none() && s.max_duration.is_none() {
+            self.push(
+                format!("{at}.stopping"),
+                "a fixed-horizon test needs mde (to size the sample) or max_duration (to end it)",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_steps() {
+        assert!(on_step(0.01));
+        assert!(on_step(33.33));
+        assert!(on_step(100.0));
+        assert!(!on_step(0.005));
+        assert!(!on_step(12.3456));
+    }
+
+    #[test]
+    fn validate_on_a_built_config_names_the_file() {
+        let config = Config {
+            segments: vec!["a b".into()],
+            ..Config::default()
+        };
+        let errs = config.validate("built").unwrap_err();
+        assert_eq!(errs.0.len(), 1);
+        assert_eq!(errs.0[0].to_string(), "built: segments[0]: segment name \"a b\" may only contain letters, digits, '_', '.' and '-'");
+        assert!(Config::default().validate("built").is_ok());
+    }
 }
