@@ -1,1 +1,352 @@
-//! Deterministic assignment.
+//! Deterministic assignment: the [`Assigner`], compiled once from a config and the live state, maps
+//! (model, unit key) to a variant and the reason for it without IO, locks or allocation.
+//!
+//! A unit's bucket for an entity is `xxh3_64_with_seed(unit key, salt) % 10000`. The order of
+//! decisions is: forced variants (QA), holdouts, experiments (through their layer), the rollout,
+//! else the model's baseline. `docs/assignment.md` publishes test vectors.
+
+use std::collections::HashMap;
+
+use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3Builder};
+
+use crate::config::{Config, Design, UnitKind};
+use crate::record::{EntityKind, Reason};
+use crate::state::{percent_to_buckets, ExperimentStatus, LiveState, RolloutStatus};
+
+/// Number of buckets a unit can fall in; traffic shares are multiples of 0.01%.
+pub const BUCKETS: u32 = 10_000;
+
+/// Mixed into an experiment's salt to pick the variant, so that which units are in the experiment
+/// and which variant they get are independent.
+pub const VARIANT_SALT_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The bucket of `unit` under `salt`, in `0..BUCKETS`.
+#[inline]
+pub fn bucket(salt: u64, unit: &str) -> u32 {
+    (xxh3_64_with_seed(unit.as_bytes(), salt) % BUCKETS as u64) as u32
+}
+
+/// The variant a unit gets and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Assignment<'a> {
+    pub variant: &'a str,
+    pub reason: Reason,
+    /// The rollout, experiment or holdout that decided; `None` for the default.
+    pub entity: Option<(EntityKind, &'a str)>,
+}
+
+/// Why a unit could not be assigned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssignError {
+    #[error("unknown model {model:?}; known models: {known}")]
+    UnknownModel { model: String, known: String },
+    #[error("model {model:?} has no variant {variant:?}; its variants: {known}")]
+    UnknownVariant {
+        model: String,
+        variant: String,
+        known: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Holdout {
+    name: String,
+    salt: u64,
+    buckets: u32,
+}
+
+#[derive(Debug, Clone)]
+enum Membership {
+    /// In the experiment when the bucket under its own salt is below the threshold.
+    Own { salt: u64, buckets: u32 },
+    /// In the experiment when the bucket under the layer's salt falls in one of these ranges.
+    Layer { salt: u64, ranges: Vec<(u32, u32)> },
+}
+
+#[derive(Debug, Clone)]
+struct Experiment {
+    name: String,
+    membership: Membership,
+    variant_salt: u64,
+    /// Cumulative upper bucket bound per variant index, the last being BUCKETS.
+    cut: Vec<(u32, u16)>,
+}
+
+#[derive(Debug, Clone)]
+struct Rollout {
+    name: String,
+    salt: u64,
+    status: RolloutStatus,
+    baseline: u16,
+    candidate: u16,
+    /// Buckets below this get the candidate.
+    candidate_below: u32,
+    /// Buckets at or above this (when it is below BUCKETS) are the concurrent control.
+    control_from: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Model {
+    unit: UnitKind,
+    variants: Vec<String>,
+    index: HashMap<String, u16, Xxh3Builder>,
+    baseline: u16,
+    forced: HashMap<String, u16, Xxh3Builder>,
+    holdouts: Vec<Holdout>,
+    experiments: Vec<Experiment>,
+    rollout: Option<Rollout>,
+}
+
+/// Immutable, compiled form of config plus live state. Rebuilt (and swapped in) whenever either
+/// changes; cheap to share between threads.
+#[derive(Debug, Clone, Default)]
+pub struct Assigner {
+    models: HashMap<String, Model, Xxh3Builder>,
+    names: Vec<String>,
+}
+
+impl Assigner {
+    /// Compiles an assigner. The config is assumed valid (see `config::load_str`); references that
+    /// do not resolve are skipped rather than trusted.
+    pub fn new(config: &Config, state: &LiveState) -> Assigner {
+        let mut models = HashMap::with_hasher(Xxh3Builder::new());
+        for m in &config.models {
+            let index: HashMap<String, u16, Xxh3Builder> = m
+                .variants
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.name.clone(), i as u16))
+                .collect();
+            let baseline = index.get(m.baseline()).copied().unwrap_or(0);
+            let forced = m
+                .variants
+                .iter()
+                .enumerate()
+                .flat_map(|(i, v)| v.force_units.iter().map(move |u| (u.clone(), i as u16)))
+                .collect();
+            let holdouts = config
+                .holdouts
+                .iter()
+                .filter(|h| h.models.as_ref().is_none_or(|ms| ms.contains(&m.name)))
+                .map(|h| Holdout {
+                    name: h.name.clone(),
+                    salt: state.salt(EntityKind::Holdout, &h.name),
+                    buckets: percent_to_buckets(h.percent),
+                })
+                .collect();
+            let experiments = config
+                .experiments
+                .iter()
+                .filter(|e| e.model == m.name && e.design == Design::Split)
+                .filter(|e| {
+                    state.experiments.get(&e.name).map(|s| s.status)
+                        == Some(ExperimentStatus::Running)
+                })
+                .filter_map(|e| {
+                    let salt = state.salt(EntityKind::Experiment, &e.name);
+                    let membership = match &e.layer {
+                        Some(layer) => Membership::Layer {
+                            salt: state.salt(EntityKind::Layer, layer),
+                            ranges: state.layers.get(layer)?.slots.get(&e.name)?.clone(),
+                        },
+                        None => Membership::Own {
+                            salt,
+                            buckets: percent_to_buckets(e.traffic),
+                        },
+                    };
+                    let variants: Vec<u16> = e
+                        .variants
+                        .iter()
+                        .map(|v| index.get(v).copied())
+                        .collect::<Option<_>>()?;
+                    Some(Experiment {
+                        name: e.name.clone(),
+                        membership,
+                        variant_salt: salt ^ VARIANT_SALT_MIX,
+                        cut: cumulative_cut(&variants, e.weights.as_deref()),
+                    })
+                })
+                .collect();
+            let rollout = config
+                .rollouts
+                .iter()
+                .filter(|r| r.model == m.name)
+                .find_map(|r| {
+                    let st = state.rollouts.get(&r.name)?;
+                    if st.status == RolloutStatus::Pending {
+                        return None;
+                    }
+                    let t = percent_to_buckets(st.traffic);
+                    Some(Rollout {
+                        name: r.name.clone(),
+                        salt: state.salt(EntityKind::Rollout, &r.name),
+                        status: st.status,
+                        baseline: *index.get(&r.baseline)?,
+                        candidate: *index.get(&r.candidate)?,
+                        candidate_below: t,
+                        control_from: match r.control {
+                            crate::config::Control::Concurrent => t.max(BUCKETS - t),
+                            crate::config::Control::None => BUCKETS,
+                        },
+                    })
+                });
+            models.insert(
+                m.name.clone(),
+                Model {
+                    unit: m.unit,
+                    variants: m.variants.iter().map(|v| v.name.clone()).collect(),
+                    index,
+                    baseline,
+                    forced,
+                    holdouts,
+                    experiments,
+                    rollout,
+                },
+            );
+        }
+        let names = config.models.iter().map(|m| m.name.clone()).collect();
+        Assigner { models, names }
+    }
+
+    /// What randomizes this model's assignments, if the model exists.
+    pub fn unit_kind(&self, model: &str) -> Option<UnitKind> {
+        self.models.get(model).map(|m| m.unit)
+    }
+
+    /// Assigns `unit` of `model`. `force` asks for a variant (QA); the caller decides whether the
+    /// requester may force.
+    pub fn assign<'a>(
+        &'a self,
+        model: &str,
+        unit: &str,
+        force: Option<&str>,
+    ) -> Result<Assignment<'a>, AssignError> {
+        let m = self
+            .models
+            .get(model)
+            .ok_or_else(|| AssignError::UnknownModel {
+                model: model.to_string(),
+                known: self.names.join(", "),
+            })?;
+        let variant = |i: u16| m.variants[i as usize].as_str();
+        if let Some(f) = force {
+            let i = *m.index.get(f).ok_or_else(|| AssignError::UnknownVariant {
+                model: model.to_string(),
+                variant: f.to_string(),
+                known: m.variants.join(", "),
+            })?;
+            return Ok(Assignment {
+                variant: variant(i),
+                reason: Reason::Forced,
+                entity: None,
+            });
+        }
+        if let Some(&i) = m.forced.get(unit) {
+            return Ok(Assignment {
+                variant: variant(i),
+                reason: Reason::Forced,
+                entity: None,
+            });
+        }
+        // Holdout units keep the baseline the rollout started from, even after it completes.
+        let baseline = m.rollout.as_ref().map_or(m.baseline, |r| r.baseline);
+        for h in &m.holdouts {
+            if bucket(h.salt, unit) < h.buckets {
+                return Ok(Assignment {
+                    variant: variant(baseline),
+                    reason: Reason::Holdout,
+                    entity: Some((EntityKind::Holdout, &h.name)),
+                });
+            }
+        }
+        for e in &m.experiments {
+            let inside = match &e.membership {
+                Membership::Own { salt, buckets } => bucket(*salt, unit) < *buckets,
+                Membership::Layer { salt, ranges } => {
+                    let b = bucket(*salt, unit);
+                    ranges.iter().any(|&(lo, hi)| lo <= b && b < hi)
+                }
+            };
+            if inside {
+                let b = bucket(e.variant_salt, unit);
+                let i = e
+                    .cut
+                    .iter()
+                    .find(|(hi, _)| b < *hi)
+                    .map_or(baseline, |(_, i)| *i);
+                return Ok(Assignment {
+                    variant: variant(i),
+                    reason: Reason::Experiment,
+                    entity: Some((EntityKind::Experiment, &e.name)),
+                });
+            }
+        }
+        if let Some(r) = &m.rollout {
+            let entity = Some((EntityKind::Rollout, r.name.as_str()));
+            match r.status {
+                RolloutStatus::RolledBack => {
+                    return Ok(Assignment {
+                        variant: variant(r.baseline),
+                        reason: Reason::RolledBack,
+                        entity,
+                    })
+                }
+                RolloutStatus::Completed => {
+                    return Ok(Assignment {
+                        variant: variant(r.candidate),
+                        reason: Reason::Completed,
+                        entity,
+                    })
+                }
+                _ => {
+                    let b = bucket(r.salt, unit);
+                    if b < r.candidate_below {
+                        return Ok(Assignment {
+                            variant: variant(r.candidate),
+                            reason: Reason::Candidate,
+                            entity,
+                        });
+                    }
+                    if b >= r.control_from {
+                        return Ok(Assignment {
+                            variant: variant(r.baseline),
+                            reason: Reason::Control,
+                            entity,
+                        });
+                    }
+                    return Ok(Assignment {
+                        variant: variant(r.baseline),
+                        reason: Reason::Default,
+                        entity: None,
+                    });
+                }
+            }
+        }
+        Ok(Assignment {
+            variant: variant(m.baseline),
+            reason: Reason::Default,
+            entity: None,
+        })
+    }
+}
+
+/// Splits the buckets among variants in proportion to their weights (equal when none).
+fn cumulative_cut(variants: &[u16], weights: Option<&[f64]>) -> Vec<(u32, u16)> {
+    let w: Vec<f64> = match weights {
+        Some(w) if w.len() == variants.len() => w.to_vec(),
+        _ => vec![1.0; variants.len()],
+    };
+    let total: f64 = w.iter().sum();
+    let mut acc = 0.0;
+    let mut cut = Vec::with_capacity(variants.len());
+    for (i, (&v, wi)) in variants.iter().zip(&w).enumerate() {
+        acc += wi;
+        let hi = if i + 1 == variants.len() {
+            BUCKETS
+        } else {
+            ((acc / total) * BUCKETS as f64).round() as u32
+        };
+        cut.push((hi, v));
+    }
+    cut
+}

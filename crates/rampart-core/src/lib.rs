@@ -13,6 +13,9 @@ pub mod evidence;
 pub mod record;
 pub mod state;
 
+pub use assign::{AssignError, Assigner, Assignment};
 
 pub use config::Config;
-pub use record::{Decision, EntityKind, EntityRecord, Exposure, Millis, OutcomeEvent, Reason, Record};
+pub use record::{
+    Decision, EntityKind, EntityRecord, Exposure, Millis, OutcomeEvent, Reason, Record,
+};
