@@ -1,0 +1,623 @@
+//! The evidence of one rollout, experiment or holdout: its registered units with their compact
+//! per-unit values, and the per-variant statistics by time bucket and by segment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use super::histogram;
+use super::stats::MetricStats;
+use super::{BucketEvidence, EntityEvidence, SegmentEvidence, VariantEvidence};
+use crate::config::{Metric, MetricKind};
+use crate::record::{EntityKind, Exposure, Millis, OutcomeEvent};
+
+/// Largest magnitude accepted for an event value: keeps squares and sums finite.
+pub(crate) const MAX_ABS_VALUE: f64 = 1e100;
+
+/// What evidence is kept for an entity. Two definitions that are equal keep the same state
+/// across a reconfiguration.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EntityDef {
+    pub kind: EntityKind,
+    /// Models whose exposures and events feed the entity; `None` for all models.
+    pub models: Option<Vec<String>>,
+    pub metrics: Vec<Metric>,
+    pub segments: Vec<String>,
+}
+
+impl EntityDef {
+    pub fn covers(&self, model: &str) -> bool {
+        self.models
+            .as_ref()
+            .is_none_or(|ms| ms.iter().any(|m| m == model))
+    }
+
+    /// The `model` field of the evidence: the model, or the models joined by `,`, or `*`.
+    fn model_label(&self) -> String {
+        self.models
+            .as_ref()
+            .map_or_else(|| "*".to_string(), |ms| ms.join(","))
+    }
+}
+
+/// The xxh3-128 hash of a unit key, split so the table entry needs 8-byte alignment only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UnitKey(u64, u64);
+
+impl UnitKey {
+    pub fn of(unit: &str) -> UnitKey {
+        let h = xxhash_rust::xxh3::xxh3_128(unit.as_bytes());
+        UnitKey(h as u64, (h >> 64) as u64)
+    }
+}
+
+impl Hash for UnitKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Already a good hash: hand it over as is.
+        state.write_u64(self.0);
+    }
+}
+
+/// Passes a `UnitKey`'s bits through instead of hashing them again.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached by UnitKey; a plain FNV-1a keeps the type correct for anything else.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+/// Which part of a metric an event type feeds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    /// The one event type of a binary, count, sum or latency metric.
+    Event,
+    Numerator,
+    Denominator,
+    /// A ratio whose numerator and denominator are the same event type.
+    Both,
+}
+
+/// Where a metric's per-unit values live in the unit's row.
+#[derive(Debug, Clone)]
+struct MetricSlot {
+    kind: MetricKind,
+    window: Option<i64>,
+    /// Offset in the per-unit row; binary/count/sum use one value, ratio two, latency none.
+    offset: usize,
+}
+
+/// Per-variant statistics of one group (a time bucket, a segment value, or the totals).
+#[derive(Debug, Clone)]
+struct VariantAcc {
+    units: u64,
+    metrics: Vec<MetricStats>,
+}
+
+impl VariantAcc {
+    fn new(slots: &[MetricSlot]) -> VariantAcc {
+        VariantAcc {
+            units: 0,
+            metrics: slots.iter().map(|s| MetricStats::new(s.kind)).collect(),
+        }
+    }
+
+    fn merge(&mut self, other: &VariantAcc) {
+        self.units += other.units;
+        for (a, b) in self.metrics.iter_mut().zip(&other.metrics) {
+            a.merge(b);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.units == 0 && self.metrics.iter().all(MetricStats::is_empty)
+    }
+
+    /// Registers a unit whose per-unit values are `row` (an empty row: all zero).
+    fn add_unit(&mut self, slots: &[MetricSlot], row: &[f64]) {
+        let at = |i: usize| row.get(i).copied().unwrap_or(0.0);
+        self.units += 1;
+        for (slot, stats) in slots.iter().zip(&mut self.metrics) {
+            match slot.kind {
+                MetricKind::Latency => {}
+                MetricKind::Ratio => {
+                    let (num, den) = (at(slot.offset), at(slot.offset + 1));
+                    stats.n += 1;
+                    stats.sum += num;
+                    stats.sum_sq += num * num;
+                    stats.den_sum += den;
+                    stats.den_sum_sq += den * den;
+                    stats.cross += num * den;
+                }
+                _ => {
+                    let v = at(slot.offset);
+                    stats.n += 1;
+                    stats.sum += v;
+                    stats.sum_sq += v * v;
+                }
+            }
+        }
+    }
+
+    fn to_evidence(&self, names: &[&str]) -> VariantEvidence {
+        VariantEvidence {
+            units: self.units,
+            metrics: names
+                .iter()
+                .map(|n| n.to_string())
+                .zip(self.metrics.iter().cloned())
+                .collect(),
+        }
+    }
+}
+
+/// A change of one metric caused by one event, applied to every group the unit belongs to.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    /// A per-unit value (or numerator/denominator pair) went from `old` to `new`.
+    Value {
+        old: (f64, f64),
+        new: (f64, f64),
+        ratio: bool,
+    },
+    Latency(f64),
+    Skipped,
+}
+
+impl Change {
+    fn apply(self, stats: &mut MetricStats) {
+        match self {
+            Change::Value { old, new, ratio } => {
+                stats.sum += new.0 - old.0;
+                stats.sum_sq += new.0 * new.0 - old.0 * old.0;
+                if ratio {
+                    stats.den_sum += new.1 - old.1;
+                    stats.den_sum_sq += new.1 * new.1 - old.1 * old.1;
+                    stats.cross += new.0 * new.1 - old.0 * old.1;
+                }
+            }
+            Change::Latency(v) => {
+                stats.n += 1;
+                stats.sum += v;
+                stats.sum_sq += v * v;
+                if let Some(h) = &mut stats.histogram {
+                    h.record_unchecked(v);
+                }
+            }
+            Change::Skipped => stats.skipped += 1,
+        }
+    }
+}
+
+/// The values seen for one segment attribute and the statistics of each.
+#[derive(Debug, Clone)]
+struct SegmentAttr {
+    attribute: String,
+    values: Vec<String>,
+    index: HashMap<String, u32>,
+    /// `[value][variant]`.
+    stats: Vec<Vec<VariantAcc>>,
+}
+
+/// One time bucket: per-variant deltas of everything that happened in `[start, start + width)`.
+#[derive(Debug, Clone)]
+struct Bucket {
+    start: Millis,
+    variants: Vec<VariantAcc>,
+}
+
+/// A registered unit: its first exposure and where its per-unit values are. Kept in the unit
+/// table itself so that folding an event touches one table entry, not two.
+#[derive(Debug, Clone, Copy)]
+struct UnitEntry {
+    first_ts: Millis,
+    /// Registration order: the unit's row in `values` and `seg_of`.
+    slot: u32,
+    variant: u16,
+}
+
+/// Whether an event at `ts` is inside a metric's attribution window.
+fn in_window(first_ts: Millis, window: Option<i64>, ts: Millis) -> bool {
+    ts >= first_ts && window.is_none_or(|w| ts <= first_ts.saturating_add(w))
+}
+
+fn acc_at<'a>(accs: &'a mut Vec<VariantAcc>, v: usize, slots: &[MetricSlot]) -> &'a mut VariantAcc {
+    if accs.len() <= v {
+        accs.resize_with(v + 1, || VariantAcc::new(slots));
+    }
+    &mut accs[v]
+}
+
+/// Evidence of one entity, folded record by record.
+#[derive(Debug, Clone)]
+pub(crate) struct EntityState {
+    pub name: String,
+    pub def: EntityDef,
+    bucket_ms: u64,
+    slots: Vec<MetricSlot>,
+    /// Event type → the metrics that read it; a handful of types, so a list beats a map.
+    readers: Vec<(String, Vec<(usize, Role)>)>,
+    /// Per-unit values per row.
+    stride: usize,
+    variants: Vec<String>,
+    units: HashMap<UnitKey, UnitEntry, BuildHasherDefault<KeyHasher>>,
+    /// `stride` values per unit, in registration order.
+    values: Vec<f64>,
+    /// One entry per unit and segment attribute: 0 when unknown, else value index + 1.
+    seg_of: Vec<u32>,
+    segments: Vec<SegmentAttr>,
+    buckets: Vec<Bucket>,
+}
+
+impl EntityState {
+    pub fn new(name: String, def: EntityDef, variants: &[String], bucket_ms: u64) -> EntityState {
+        let mut slots = Vec::with_capacity(def.metrics.len());
+        let mut readers: Vec<(String, Vec<(usize, Role)>)> = Vec::new();
+        let mut stride = 0;
+        for (i, m) in def.metrics.iter().enumerate() {
+            slots.push(MetricSlot {
+                kind: m.kind,
+                window: m
+                    .window
+                    .map(|w| i64::try_from(w.as_millis()).unwrap_or(i64::MAX)),
+                offset: stride,
+            });
+            stride += match m.kind {
+                MetricKind::Latency => 0,
+                MetricKind::Ratio => 2,
+                _ => 1,
+            };
+            let mut read = |t: &Option<String>, role| {
+                if let Some(t) = t {
+                    match readers.iter_mut().find(|(k, _)| k == t) {
+                        Some((_, list)) => list.push((i, role)),
+                        None => readers.push((t.clone(), vec![(i, role)])),
+                    }
+                }
+            };
+            if m.kind == MetricKind::Ratio {
+                if m.numerator.is_some() && m.numerator == m.denominator {
+                    read(&m.numerator, Role::Both);
+                } else {
+                    read(&m.numerator, Role::Numerator);
+                    read(&m.denominator, Role::Denominator);
+                }
+            } else {
+                read(&m.event, Role::Event);
+            }
+        }
+        let segments = def
+            .segments
+            .iter()
+            .map(|a| SegmentAttr {
+                attribute: a.clone(),
+                values: Vec::new(),
+                index: HashMap::new(),
+                stats: Vec::new(),
+            })
+            .collect();
+        let mut state = EntityState {
+            name,
+            def,
+            bucket_ms,
+            slots,
+            readers,
+            stride,
+            variants: Vec::new(),
+            units: HashMap::default(),
+            values: Vec::new(),
+            seg_of: Vec::new(),
+            segments,
+            buckets: Vec::new(),
+        };
+        state.add_variants(variants);
+        state
+    }
+
+    /// Makes sure the configured variants are listed (so they show up, empty, before any unit).
+    pub fn add_variants(&mut self, variants: &[String]) {
+        for v in variants {
+            self.variant_index(v);
+        }
+    }
+
+    fn variant_index(&mut self, name: &str) -> Option<u16> {
+        if let Some(i) = self.variants.iter().position(|v| v == name) {
+            return u16::try_from(i).ok();
+        }
+        let i = u16::try_from(self.variants.len()).ok()?;
+        self.variants.push(name.to_string());
+        Some(i)
+    }
+
+    pub fn bucket_ms(&self) -> u64 {
+        self.bucket_ms
+    }
+
+    /// Number of units registered.
+    pub fn unit_count(&self) -> usize {
+        self.units.len()
+    }
+
+    fn bucket_mut(&mut self, ts: Millis) -> &mut Vec<VariantAcc> {
+        let start = if self.bucket_ms == 0 {
+            0
+        } else {
+            let w = i64::try_from(self.bucket_ms).unwrap_or(i64::MAX);
+            ts.div_euclid(w) * w
+        };
+        // Records arrive mostly in time order: the last bucket is the usual hit.
+        let pos = match self.buckets.last() {
+            Some(b) if b.start == start => self.buckets.len() - 1,
+            _ => match self.buckets.binary_search_by_key(&start, |b| b.start) {
+                Ok(p) => p,
+                Err(p) => {
+                    self.buckets.insert(
+                        p,
+                        Bucket {
+                            start,
+                            variants: Vec::new(),
+                        },
+                    );
+                    p
+                }
+            },
+        };
+        &mut self.buckets[pos].variants
+    }
+
+    /// Registers the unit on its first exposure; later exposures change nothing.
+    pub fn fold_exposure(&mut self, key: UnitKey, exposure: &Exposure) {
+        if self.units.contains_key(&key) {
+            return;
+        }
+        let Ok(slot) = u32::try_from(self.units.len()) else {
+            return;
+        };
+        let Some(variant) = self.variant_index(&exposure.variant) else {
+            return;
+        };
+        self.units.insert(
+            key,
+            UnitEntry {
+                first_ts: exposure.ts,
+                slot,
+                variant,
+            },
+        );
+        self.values.resize(self.values.len() + self.stride, 0.0);
+        let v = usize::from(variant);
+        for a in 0..self.segments.len() {
+            let value = exposure.segments.get(&self.segments[a].attribute);
+            let code = match value {
+                Some(value) => self.join_segment(a, value, v, &[]),
+                None => 0,
+            };
+            self.seg_of.push(code);
+        }
+        let slots = std::mem::take(&mut self.slots);
+        acc_at(self.bucket_mut(exposure.ts), v, &slots).add_unit(&slots, &[]);
+        self.slots = slots;
+    }
+
+    /// Adds a unit with per-unit values `row` to the segment `attribute = value`; returns the
+    /// code stored for the unit (value index + 1).
+    fn join_segment(&mut self, a: usize, value: &str, variant: usize, row: &[f64]) -> u32 {
+        let seg = &mut self.segments[a];
+        let idx = match seg.index.get(value) {
+            Some(&i) => i,
+            None => {
+                let i = seg.values.len() as u32;
+                seg.values.push(value.to_string());
+                seg.index.insert(value.to_string(), i);
+                seg.stats.push(Vec::new());
+                i
+            }
+        };
+        acc_at(&mut seg.stats[idx as usize], variant, &self.slots).add_unit(&self.slots, row);
+        idx + 1
+    }
+
+    /// Counts an outcome event for every metric that reads its type, if the unit is registered
+    /// and the event is inside the metric's window.
+    pub fn fold_event(&mut self, key: UnitKey, event: &OutcomeEvent) {
+        let Some(&unit) = self.units.get(&key) else {
+            return;
+        };
+        let Some(r) = self.readers.iter().position(|(t, _)| *t == event.kind) else {
+            return;
+        };
+        let counts = |slot: &MetricSlot| in_window(unit.first_ts, slot.window, event.ts);
+        if !self.readers[r]
+            .1
+            .iter()
+            .any(|&(m, _)| counts(&self.slots[m]))
+        {
+            return;
+        }
+        let slot = unit.slot as usize;
+        let v = usize::from(unit.variant);
+        let row_at = slot * self.stride;
+        let seg_at = slot * self.segments.len();
+
+        // A segment value the unit did not have yet may come with this event: the unit joins with
+        // its values so far, then the event counts there too.
+        for a in 0..self.segments.len() {
+            if self.seg_of[seg_at + a] == 0 {
+                if let Some(value) = event.attributes.get(&self.segments[a].attribute) {
+                    let row = self.values[row_at..row_at + self.stride].to_vec();
+                    self.seg_of[seg_at + a] = self.join_segment(a, value, v, &row);
+                }
+            }
+        }
+
+        for k in 0..self.readers[r].1.len() {
+            let (m, role) = self.readers[r].1[k];
+            if !counts(&self.slots[m]) {
+                continue;
+            }
+            let change = self.change_for(m, role, row_at, event.value);
+            self.apply(m, v, seg_at, event.ts, change);
+        }
+    }
+
+    /// Updates the unit's row for metric `m` and says how its statistics change.
+    fn change_for(&mut self, m: usize, role: Role, row_at: usize, value: Option<f64>) -> Change {
+        let slot = &self.slots[m];
+        let at = row_at + slot.offset;
+        // Sum and ratio take the value, 1 when absent; it must keep the sums finite.
+        let amount = || {
+            let x = value.unwrap_or(1.0);
+            (x.is_finite() && x.abs() <= MAX_ABS_VALUE).then_some(x)
+        };
+        match slot.kind {
+            MetricKind::Latency => match value {
+                Some(x) if histogram::check_value(x).is_ok() => Change::Latency(x),
+                _ => Change::Skipped,
+            },
+            MetricKind::Binary | MetricKind::Count | MetricKind::Sum => {
+                let old = self.values[at];
+                let new = match slot.kind {
+                    MetricKind::Binary => 1.0,
+                    MetricKind::Count => old + 1.0,
+                    _ => match amount() {
+                        Some(x) => old + x,
+                        None => return Change::Skipped,
+                    },
+                };
+                self.values[at] = new;
+                Change::Value {
+                    old: (old, 0.0),
+                    new: (new, 0.0),
+                    ratio: false,
+                }
+            }
+            MetricKind::Ratio => {
+                let Some(x) = amount() else {
+                    return Change::Skipped;
+                };
+                let old = (self.values[at], self.values[at + 1]);
+                let mut new = old;
+                if matches!(role, Role::Numerator | Role::Both | Role::Event) {
+                    new.0 += x;
+                }
+                if matches!(role, Role::Denominator | Role::Both) {
+                    new.1 += x;
+                }
+                self.values[at] = new.0;
+                self.values[at + 1] = new.1;
+                Change::Value {
+                    old,
+                    new,
+                    ratio: true,
+                }
+            }
+        }
+    }
+
+    /// Applies a change to the time bucket of `ts` and to every segment the unit is in.
+    fn apply(&mut self, m: usize, v: usize, seg_at: usize, ts: Millis, change: Change) {
+        if let Change::Value { old, new, .. } = change {
+            if old == new {
+                return;
+            }
+        }
+        let slots = std::mem::take(&mut self.slots);
+        change.apply(&mut acc_at(self.bucket_mut(ts), v, &slots).metrics[m]);
+        for (a, seg) in self.segments.iter_mut().enumerate() {
+            let code = self.seg_of[seg_at + a];
+            if code != 0 {
+                change.apply(&mut acc_at(&mut seg.stats[code as usize - 1], v, &slots).metrics[m]);
+            }
+        }
+        self.slots = slots;
+    }
+
+    /// A snapshot: totals per variant are the sums of the bucket deltas, in bucket order, so
+    /// adding up `buckets` reproduces them bit for bit.
+    pub fn evidence(&self) -> EntityEvidence {
+        let names: Vec<&str> = self.def.metrics.iter().map(|m| m.name.as_str()).collect();
+        let empty = VariantAcc::new(&self.slots);
+        let all_variants = |accs: &[VariantAcc]| -> BTreeMap<String, VariantEvidence> {
+            self.variants
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    (
+                        name.clone(),
+                        accs.get(i).unwrap_or(&empty).to_evidence(&names),
+                    )
+                })
+                .collect()
+        };
+
+        let mut totals: Vec<VariantAcc> = vec![empty.clone(); self.variants.len()];
+        let mut buckets = Vec::with_capacity(self.buckets.len());
+        for b in &self.buckets {
+            let mut variants = BTreeMap::new();
+            for (i, acc) in b.variants.iter().enumerate() {
+                if acc.is_empty() {
+                    continue;
+                }
+                totals[i].merge(acc);
+                variants.insert(self.variants[i].clone(), acc.to_evidence(&names));
+            }
+            buckets.push(BucketEvidence {
+                start: b.start,
+                variants,
+            });
+        }
+
+        let mut segments = Vec::new();
+        for seg in &self.segments {
+            let mut order: Vec<usize> = (0..seg.values.len()).collect();
+            order.sort_by(|&a, &b| seg.values[a].cmp(&seg.values[b]));
+            for i in order {
+                segments.push(SegmentEvidence {
+                    attribute: seg.attribute.clone(),
+                    value: seg.values[i].clone(),
+                    variants: all_variants(&seg.stats[i]),
+                });
+            }
+        }
+
+        EntityEvidence {
+            kind: self.def.kind,
+            name: self.name.clone(),
+            model: self.def.model_label(),
+            bucket_ms: self.bucket_ms,
+            variants: all_variants(&totals),
+            segments,
+            buckets,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_key_hasher_passes_bits_through() {
+        let k = UnitKey::of("user-1");
+        let mut h = KeyHasher::default();
+        k.hash(&mut h);
+        assert_eq!(h.finish(), k.0);
+        assert_ne!(UnitKey::of("user-1"), UnitKey::of("user-2"));
+    }
+
+    #[test]
+    fn per_unit_row_is_compact() {
+        // The table entry is the 16-byte key, the first exposure time, the row and the variant.
+        assert_eq!(std::mem::size_of::<(UnitKey, UnitEntry)>(), 32);
+    }
+}
