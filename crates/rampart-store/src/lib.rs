@@ -2,60 +2,13 @@
 //!
 //! [`Store`] is what the server needs from a database: an ordered append-only log of exposures and
 //! outcome events (idempotent on event id), entity salts and state, config versions and the
-//! decision log. [`SqliteStore`] is the embedded implementation.
+//! decision log. [`SqliteStore`] is the embedded implementation: one data directory, one
+//! `rampart.db` in WAL mode, one writer process. Every failure is a [`StoreError`].
 
-use rampart_core::{Decision, EntityKind, EntityRecord, Millis, Record};
+mod error;
+mod sqlite;
+mod store;
 
-/// What an append did.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Appended {
-    /// Sequence number given to the first record of the call; records are numbered in order.
-    pub first_seq: i64,
-    /// Per record: true if it was stored, false if it was an event whose id was already known
-    /// (from an earlier call or earlier in this one).
-    pub fresh: Vec<bool>,
-    pub duplicates: usize,
-}
-
-/// Errors from the store; the message says what failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
-    #[error("cannot open the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-}
-
-pub type Result<T> = std::result::Result<T, StoreError>;
-
-/// Persistence for one rampart deployment. Every method is synchronous; callers run it off the
-/// async runtime.
-pub trait Store: Send + Sync {
-    /// Appends records in order, in one transaction. Events whose id is already stored are not
-    /// stored again. When this returns Ok the records are durable.
-    fn append(&self, records: &[Record]) -> Result<Appended>;
-    /// Calls `f` with every stored record whose sequence number is >= `from_seq`, in order.
-    fn replay(&self, from_seq: i64, f: &mut dyn FnMut(i64, Record)) -> Result<()>;
-    /// Number of stored (exposures, events).
-    fn count_records(&self) -> Result<(u64, u64)>;
-
-    fn load_entities(&self) -> Result<Vec<EntityRecord>>;
-    fn load_entity(&self, kind: EntityKind, name: &str) -> Result<Option<EntityRecord>>;
-    /// Inserts or replaces the record of (kind, name).
-    fn save_entity(&self, record: &EntityRecord) -> Result<()>;
-    /// Moves the stored record of (kind, from) to (kind, to), keeping its salt and state.
-    fn rename_entity(&self, kind: EntityKind, from: &str, to: &str) -> Result<()>;
-
-    /// Stores a config text; returns its version number (a text equal to the latest is not stored
-    /// again and returns the latest version).
-    fn save_config(&self, text: &str, ts: Millis) -> Result<i64>;
-    /// The latest stored config text and its version.
-    fn latest_config(&self) -> Result<Option<(i64, String)>>;
-
-    /// Appends to the decision log; returns the decision's id.
-    fn append_decision(&self, decision: &Decision) -> Result<i64>;
-    /// Decisions in log order, optionally of one entity, at most `limit` of the newest.
-    fn decisions(&self, entity: Option<&str>, limit: usize) -> Result<Vec<Decision>>;
-}
+pub use error::{Result, StoreError};
+pub use sqlite::SqliteStore;
+pub use store::{Appended, Store};

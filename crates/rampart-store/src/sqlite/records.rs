@@ -1,0 +1,300 @@
+//! The ordered log: appending exposures and outcome events under one sequence, and replaying
+//! both tables merged by sequence number.
+
+use rampart_core::config::Attributes;
+use rampart_core::{EntityKind, Exposure, OutcomeEvent, Reason, Record};
+use rusqlite::types::FromSql;
+use rusqlite::{params, Connection, Row, Rows, TransactionBehavior};
+
+use super::dedup::{id_hash, IdSet};
+use crate::error::{Result, StoreError};
+use crate::store::Appended;
+
+const INSERT_EXPOSURE: &str = "INSERT INTO exposures \
+    (seq, ts, model, unit, variant, reason, entity_kind, entity_name, assignment_id, segments) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const INSERT_EVENT: &str = "INSERT INTO events \
+    (seq, id, kind, unit, model, value, ts, attributes) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const SELECT_EXPOSURES: &str = "SELECT \
+    seq, ts, model, unit, variant, reason, entity_kind, entity_name, assignment_id, segments \
+    FROM exposures WHERE seq >= ?1 ORDER BY seq";
+const SELECT_EVENTS: &str = "SELECT seq, id, kind, unit, model, value, ts, attributes \
+    FROM events WHERE seq >= ?1 ORDER BY seq";
+
+/// The writer's view of the log: the connection, the next sequence number, the hashes of every
+/// stored event id and the row counts. Only [`append`] changes it, and only after a commit.
+pub(crate) struct Log {
+    pub(crate) conn: Connection,
+    pub(crate) next_seq: i64,
+    pub(crate) seen: IdSet,
+    pub(crate) exposures: u64,
+    pub(crate) events: u64,
+}
+
+impl Log {
+    /// Reads what the writer needs to know about the stored log: the largest sequence number
+    /// and every event id (hashed again here; storing the hash would cost 16 bytes per row for
+    /// a scan that hashing does not slow down measurably).
+    pub(crate) fn load(conn: Connection) -> Result<Log> {
+        let max_seq: i64 = conn.query_row(
+            "SELECT MAX(s) FROM (SELECT COALESCE(MAX(seq), 0) AS s FROM exposures \
+             UNION ALL SELECT COALESCE(MAX(seq), 0) FROM events) AS m",
+            [],
+            |r| r.get(0),
+        )?;
+        let exposures: i64 = conn.query_row("SELECT COUNT(*) FROM exposures", [], |r| r.get(0))?;
+        // Counting first costs a quick pass over the table but spares the set its regrowths, and
+        // the peak memory of copying itself into a larger table.
+        let stored_events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+        let mut seen = IdSet::default();
+        seen.reserve(usize::try_from(stored_events).unwrap_or_default());
+        let mut events = 0u64;
+        {
+            let mut stmt = conn.prepare("SELECT seq, id FROM events")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let id = row.get_ref(1)?.as_str().map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "events row seq {} has an id that is not text",
+                        row.get::<_, i64>(0).unwrap_or_default()
+                    ))
+                })?;
+                seen.insert(id_hash(id));
+                events += 1;
+            }
+        }
+        Ok(Log {
+            conn,
+            next_seq: max_seq + 1,
+            seen,
+            exposures: u64::try_from(exposures).unwrap_or_default(),
+            events,
+        })
+    }
+
+    /// Appends `records` in one transaction; see [`crate::Store::append`].
+    pub(crate) fn append(&mut self, records: &[Record]) -> Result<Appended> {
+        let first_seq = self.next_seq;
+        let mut seq = first_seq;
+        let mut fresh = Vec::with_capacity(records.len());
+        let mut duplicates = 0;
+        let mut new_ids = IdSet::with_capacity_and_hasher(records.len(), Default::default());
+        let mut exposures = 0u64;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert_exposure = tx.prepare_cached(INSERT_EXPOSURE)?;
+            let mut insert_event = tx.prepare_cached(INSERT_EVENT)?;
+            for (index, record) in records.iter().enumerate() {
+                match record {
+                    Record::Exposure(x) => {
+                        let (entity_kind, entity_name) = match &x.entity {
+                            Some((kind, name)) => (Some(kind.as_str()), Some(name.as_str())),
+                            None => (None, None),
+                        };
+                        insert_exposure.execute(params![
+                            seq,
+                            x.ts,
+                            x.model,
+                            x.unit,
+                            x.variant,
+                            x.reason.as_str(),
+                            entity_kind,
+                            entity_name,
+                            x.assignment_id as i64,
+                            attributes_json(&x.segments, index)?,
+                        ])?;
+                        exposures += 1;
+                    }
+                    Record::Event(e) => {
+                        let hash = id_hash(&e.id);
+                        if self.seen.contains(&hash) || !new_ids.insert(hash) {
+                            fresh.push(false);
+                            duplicates += 1;
+                            continue;
+                        }
+                        if let Some(v) = e.value.filter(|v| !v.is_finite()) {
+                            // SQLite would store NaN as NULL: refuse rather than change the event.
+                            return Err(StoreError::InvalidRecord {
+                                index,
+                                reason: format!("event {:?} has the non-finite value {v}", e.id),
+                            });
+                        }
+                        insert_event.execute(params![
+                            seq,
+                            e.id,
+                            e.kind,
+                            e.unit,
+                            e.model,
+                            e.value,
+                            e.ts,
+                            attributes_json(&e.attributes, index)?,
+                        ])?;
+                    }
+                }
+                fresh.push(true);
+                seq += 1;
+            }
+        }
+        tx.commit()?;
+        // Only now is the append durable, so only now does it count.
+        self.next_seq = seq;
+        self.events += new_ids.len() as u64;
+        self.exposures += exposures;
+        self.seen.extend(new_ids);
+        Ok(Appended {
+            first_seq,
+            fresh,
+            duplicates,
+        })
+    }
+}
+
+fn attributes_json(attributes: &Attributes, index: usize) -> Result<String> {
+    if attributes.is_empty() {
+        return Ok("{}".to_owned());
+    }
+    serde_json::to_string(attributes).map_err(|e| StoreError::InvalidRecord {
+        index,
+        reason: format!("attributes cannot be written as JSON: {e}"),
+    })
+}
+
+/// Calls `f` with every record of seq >= `from_seq`, both tables merged by seq, from one read
+/// snapshot. Rows are streamed from two ordered cursors; nothing is collected.
+pub(crate) fn replay(
+    conn: &mut Connection,
+    from_seq: i64,
+    f: &mut dyn FnMut(i64, Record),
+) -> Result<()> {
+    // One transaction so both cursors read the same snapshot while appends go on.
+    let tx = conn.transaction()?;
+    {
+        let mut exposures_stmt = tx.prepare_cached(SELECT_EXPOSURES)?;
+        let mut events_stmt = tx.prepare_cached(SELECT_EVENTS)?;
+        let mut exposures = exposures_stmt.query(params![from_seq])?;
+        let mut events = events_stmt.query(params![from_seq])?;
+        let mut next_exposure = read_next(&mut exposures, exposure_from_row)?;
+        let mut next_event = read_next(&mut events, event_from_row)?;
+        loop {
+            let take_exposure = match (&next_exposure, &next_event) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((xs, _)), Some((es, _))) if xs == es => {
+                    return Err(StoreError::Corrupt(format!(
+                        "seq {xs} is used by both an exposure and an event"
+                    )));
+                }
+                (Some((xs, _)), Some((es, _))) => xs < es,
+            };
+            if take_exposure {
+                if let Some((seq, record)) = next_exposure.take() {
+                    f(seq, record);
+                }
+                next_exposure = read_next(&mut exposures, exposure_from_row)?;
+            } else {
+                if let Some((seq, record)) = next_event.take() {
+                    f(seq, record);
+                }
+                next_event = read_next(&mut events, event_from_row)?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn read_next(
+    rows: &mut Rows<'_>,
+    decode: fn(&Row<'_>) -> Result<(i64, Record)>,
+) -> Result<Option<(i64, Record)>> {
+    match rows.next()? {
+        Some(row) => decode(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads column `index` (named `name`) of a row of `table`; a value of the wrong type is
+/// corruption, not a database failure.
+pub(crate) fn column<T: FromSql>(
+    row: &Row<'_>,
+    index: usize,
+    table: &str,
+    name: &str,
+    key: &dyn std::fmt::Display,
+) -> Result<T> {
+    row.get(index).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{table} row {key}: column {name} cannot be read: {e}"
+        ))
+    })
+}
+
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+    table: &str,
+    name: &str,
+    key: &dyn std::fmt::Display,
+) -> Result<T> {
+    let text: String = column(row, index, table, name, key)?;
+    serde_json::from_str(&text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{table} row {key}: column {name} is not valid JSON: {e}"
+        ))
+    })
+}
+
+fn exposure_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
+    const T: &str = "exposures";
+    let seq: i64 = column(row, 0, T, "seq", &"?")?;
+    let reason: String = column(row, 5, T, "reason", &seq)?;
+    let reason = Reason::parse(&reason)
+        .ok_or_else(|| StoreError::Corrupt(format!("{T} row {seq}: unknown reason {reason:?}")))?;
+    let entity_kind: Option<String> = column(row, 6, T, "entity_kind", &seq)?;
+    let entity_name: Option<String> = column(row, 7, T, "entity_name", &seq)?;
+    let entity = match (entity_kind, entity_name) {
+        (None, None) => None,
+        (Some(kind), Some(name)) => {
+            let kind = EntityKind::parse(&kind).ok_or_else(|| {
+                StoreError::Corrupt(format!("{T} row {seq}: unknown entity kind {kind:?}"))
+            })?;
+            Some((kind, name))
+        }
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "{T} row {seq}: entity_kind and entity_name must both be set or both be null"
+            )))
+        }
+    };
+    let assignment_id: i64 = column(row, 8, T, "assignment_id", &seq)?;
+    let exposure = Exposure {
+        ts: column(row, 1, T, "ts", &seq)?,
+        model: column(row, 2, T, "model", &seq)?,
+        unit: column(row, 3, T, "unit", &seq)?,
+        variant: column(row, 4, T, "variant", &seq)?,
+        reason,
+        entity,
+        assignment_id: assignment_id as u64,
+        segments: json_column(row, 9, T, "segments", &seq)?,
+    };
+    Ok((seq, Record::Exposure(exposure)))
+}
+
+fn event_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
+    const T: &str = "events";
+    let seq: i64 = column(row, 0, T, "seq", &"?")?;
+    let event = OutcomeEvent {
+        id: column(row, 1, T, "id", &seq)?,
+        kind: column(row, 2, T, "kind", &seq)?,
+        unit: column(row, 3, T, "unit", &seq)?,
+        model: column(row, 4, T, "model", &seq)?,
+        value: column(row, 5, T, "value", &seq)?,
+        ts: column(row, 6, T, "ts", &seq)?,
+        attributes: json_column(row, 7, T, "attributes", &seq)?,
+    };
+    Ok((seq, Record::Event(event)))
+}
