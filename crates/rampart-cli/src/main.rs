@@ -1,1 +1,185 @@
-fn main() {}
+//! The `rampart` binary: wires the crates together behind subcommands. Errors become one clear
+//! line on stderr and a non-zero exit code.
+
+mod client;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "rampart",
+    version,
+    about = "Ship model versions safely: staged rollouts and interleaving experiments"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the service on the embedded store.
+    Serve {
+        /// The config file (TOML, or YAML by extension).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Where the embedded store lives (overrides server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address to listen on (overrides server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Check a config file without starting anything: prints `ok` or every error.
+    Validate { file: PathBuf },
+    /// Show models, rollouts and experiments of a running server.
+    Status {
+        #[command(flatten)]
+        target: client::Target,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve {
+            config,
+            data_dir,
+            listen,
+        } => serve(config, data_dir, listen),
+        Command::Validate { file } => return validate(&file),
+        Command::Status { target, json } => status(&target, json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("rampart: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: PathBuf, data_dir: Option<PathBuf>, listen: Option<String>) -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let running = rampart_server::start(rampart_server::Options {
+            config_path: config,
+            data_dir,
+            listen,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        println!("rampart is serving on http://{}", running.addr);
+        running.until_signal().await;
+        Ok(())
+    })
+}
+
+fn validate(file: &std::path::Path) -> ExitCode {
+    match rampart_core::config::load_file(file) {
+        Ok(_) => {
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            eprintln!("rampart: {} error(s) in {}", errors.0.len(), file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn status(target: &client::Target, json: bool) -> Result<(), String> {
+    let body = target.get("/v1/status")?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let rows = |key: &str| body[key].as_array().cloned().unwrap_or_default();
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    };
+    println!("config version {}", text(&body["config_version"]));
+    println!("\nMODELS");
+    table::print(
+        &["NAME", "UNIT", "BASELINE", "VARIANTS"],
+        rows("models").iter().map(|m| {
+            let variants: Vec<String> = m["variants"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            vec![
+                text(&m["name"]),
+                text(&m["unit"]),
+                text(&m["baseline"]),
+                variants.join(", "),
+            ]
+        }),
+    );
+    println!("\nROLLOUTS");
+    table::print(
+        &[
+            "NAME",
+            "MODEL",
+            "STATUS",
+            "STAGE",
+            "TRAFFIC %",
+            "BASELINE → CANDIDATE",
+        ],
+        rows("rollouts").iter().map(|r| {
+            let stage = match (r["stage"].as_u64(), r["stages"].as_u64()) {
+                (Some(s), Some(n)) => format!("{}/{}", s + 1, n),
+                _ => "-".into(),
+            };
+            vec![
+                text(&r["name"]),
+                text(&r["model"]),
+                text(&r["status"]),
+                stage,
+                text(&r["traffic"]),
+                format!("{} → {}", text(&r["baseline"]), text(&r["candidate"])),
+            ]
+        }),
+    );
+    println!("\nEXPERIMENTS");
+    table::print(
+        &["NAME", "MODEL", "STATUS", "DESIGN", "TRAFFIC %", "LAYER"],
+        rows("experiments").iter().map(|e| {
+            vec![
+                text(&e["name"]),
+                text(&e["model"]),
+                text(&e["status"]),
+                text(&e["design"]),
+                text(&e["traffic"]),
+                text(&e["layer"]),
+            ]
+        }),
+    );
+    Ok(())
+}

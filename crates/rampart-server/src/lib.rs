@@ -1,1 +1,22 @@
-//! rampart-server.
+//! rampart-server: the running service.
+//!
+//! [`start`] loads a config, opens the store, rebuilds live state and evidence from it and serves
+//! the HTTP API ([`router`]). Requests read an immutable [`Live`] view (config, state, compiled
+//! assigner) swapped whole on change; every exposure and event goes through the single
+//! [`Writer`], which stores it and then folds it into the evidence.
+
+mod app;
+mod clock;
+mod error;
+mod live;
+mod run;
+mod telemetry;
+mod writer;
+
+pub use app::{router, Shared};
+pub use clock::{now_ms, parse_rfc3339};
+pub use error::ApiError;
+pub use live::{apply_config, Live};
+pub use run::{start, Options, Running, ServeError};
+pub use telemetry::Telemetry;
+pub use writer::{Ingested, Writer};

@@ -1,0 +1,45 @@
+//! Talking to a running server: where it is (`--server`, `RAMPART_SERVER`, or the listen address
+//! of `--config`) and turning its JSON errors into one line.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::Value;
+
+#[derive(Args, Debug, Clone)]
+pub struct Target {
+    /// Base URL of the server, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "RAMPART_SERVER")]
+    pub server: Option<String>,
+    /// Take the server address from this config's `server.listen`.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+impl Target {
+    pub fn base(&self) -> Result<String, String> {
+        if let Some(s) = &self.server {
+            return Ok(s.trim_end_matches('/').to_string());
+        }
+        if let Some(path) = &self.config {
+            let config = rampart_core::config::load_file(path).map_err(|e| e.to_string())?;
+            return Ok(format!("http://{}", config.server.listen));
+        }
+        Ok("http://127.0.0.1:8080".to_string())
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base()?);
+        match ureq::get(&url).call() {
+            Ok(resp) => resp
+                .into_json()
+                .map_err(|e| format!("{url}: unreadable reply: {e}")),
+            Err(ureq::Error::Status(code, resp)) => {
+                let body: Value = resp.into_json().unwrap_or(Value::Null);
+                let msg = body["error"]["message"].as_str().unwrap_or("no message");
+                Err(format!("{url}: {code}: {msg}"))
+            }
+            Err(e) => Err(format!("cannot reach the server at {url}: {e}")),
+        }
+    }
+}

@@ -1,0 +1,596 @@
+//! The HTTP API: routes, request and response shapes, and the shared state handlers read.
+//! `router(shared)` builds the whole service so tests can drive it with or without a socket.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rampart_core::config::{Attributes, UnitKind};
+use rampart_core::evidence::Aggregator;
+use rampart_core::{EntityKind, Exposure, Millis, OutcomeEvent};
+use rampart_store::Store;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+
+use crate::clock::{now_ms, parse_rfc3339};
+use crate::error::ApiError;
+use crate::live::{apply_config, Live};
+use crate::telemetry::Telemetry;
+use crate::writer::Writer;
+
+/// Events stamped further ahead than this are refused (clock skew allowance).
+const MAX_FUTURE_MS: Millis = 5 * 60 * 1000;
+const MAX_ID_LEN: usize = 256;
+
+/// What every handler can reach.
+pub struct Shared {
+    pub live: ArcSwap<Live>,
+    pub writer: Writer,
+    pub aggregator: Arc<Mutex<Aggregator>>,
+    pub store: Arc<dyn Store>,
+    pub telemetry: Arc<Telemetry>,
+    /// The file `reload` reads; none when the config came from elsewhere.
+    pub config_path: Option<PathBuf>,
+    pub ready: AtomicBool,
+    reload_lock: tokio::sync::Mutex<()>,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(
+        live: Live,
+        writer: Writer,
+        aggregator: Arc<Mutex<Aggregator>>,
+        store: Arc<dyn Store>,
+        telemetry: Arc<Telemetry>,
+        config_path: Option<PathBuf>,
+    ) -> Shared {
+        Shared {
+            live: ArcSwap::from_pointee(live),
+            writer,
+            aggregator,
+            store,
+            telemetry,
+            config_path,
+            ready: AtomicBool::new(false),
+            reload_lock: tokio::sync::Mutex::new(()),
+            // Random high bits keep ids of different processes apart.
+            next_id: AtomicU64::new(crate::live::random_u64() & 0xFFFF_FFFF_0000_0000),
+        }
+    }
+
+    fn assignment_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Re-reads the config file and applies it; units keep their assignments (salts are stored).
+    pub async fn reload(&self) -> Result<i64, ApiError> {
+        let path = self.config_path.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "no_config_file",
+                "this server was not started from a config file",
+            )
+        })?;
+        let _guard = self.reload_lock.lock().await;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_config",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        let format = rampart_core::config::Format::from_path(&path);
+        let config = rampart_core::config::load_str(&text, format, &path.display().to_string()).map_err(|errs| {
+            let details: Vec<Value> = errs
+                .0
+                .iter()
+                .map(|e| json!({"file": e.file, "line": e.line, "field": e.field, "message": e.message}))
+                .collect();
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", errs.to_string()).with_details(json!(details))
+        })?;
+        let store = self.store.clone();
+        let live =
+            tokio::task::spawn_blocking(move || apply_config(&*store, config, &text, now_ms()))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?
+                .map_err(|e| {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", e)
+                })?;
+        let config = live.config.clone();
+        let version = live.config_version;
+        let restarted = self
+            .aggregator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reconfigure(&config);
+        self.live.store(Arc::new(live));
+        if !restarted.is_empty() {
+            self.writer
+                .rebuild(config)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        self.telemetry
+            .config_reloads
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(version, "config reloaded");
+        Ok(version)
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
+    Router::new()
+        .route("/v1/assign", post(assign))
+        .route("/v1/assign/batch", post(assign_batch))
+        .route("/v1/events", post(events))
+        .route("/v1/status", get(status))
+        .route("/v1/evidence/{entity}", get(evidence))
+        .route("/v1/config/reload", post(reload))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            ApiError::not_found("no such endpoint; see /v1/status for what is served")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(shared)
+}
+
+/// Reads a JSON body into `T`, with our error shape for every way it can fail.
+fn parse_body<T: for<'de> Deserialize<'de>>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body exceeds server.max_body_bytes",
+            )
+        } else {
+            ApiError::bad_request("unreadable_body", r.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::from_json(&e))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignRequest {
+    model: String,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+    /// Asks for a variant (QA).
+    #[serde(default)]
+    force: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct AssignResponse {
+    variant: String,
+    reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    experiment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holdout: Option<String>,
+    assignment_id: String,
+    /// Echoed, or generated for per-request randomization.
+    unit: String,
+}
+
+async fn assign(
+    State(s): State<Arc<Shared>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: AssignRequest = parse_body(body)?;
+    let (resp, exposure) = decide(&s, req, None)?;
+    s.writer
+        .expose(exposure)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(resp).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBatch {
+    requests: Vec<AssignRequest>,
+}
+
+async fn assign_batch(
+    State(s): State<Arc<Shared>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let batch: AssignBatch = parse_body(body)?;
+    let mut out = Vec::with_capacity(batch.requests.len());
+    let mut exposures = Vec::with_capacity(batch.requests.len());
+    for (i, req) in batch.requests.into_iter().enumerate() {
+        let (resp, exposure) = decide(&s, req, Some(i))?;
+        out.push(resp);
+        exposures.push(exposure);
+    }
+    for e in exposures {
+        s.writer.expose(e).await.map_err(ApiError::internal)?;
+    }
+    Ok(Json(json!({ "assignments": out })).into_response())
+}
+
+/// Assigns one request against the live assigner; returns the reply and the exposure to log.
+fn decide(
+    s: &Shared,
+    req: AssignRequest,
+    index: Option<usize>,
+) -> Result<(AssignResponse, Exposure), ApiError> {
+    let at = |field: &str| match index {
+        Some(i) => format!("requests[{i}].{field}"),
+        None => field.to_string(),
+    };
+    let live = s.live.load();
+    let kind = live.assigner.unit_kind(&req.model).ok_or_else(|| {
+        let known: Vec<&str> = live.config.models.iter().map(|m| m.name.as_str()).collect();
+        ApiError::bad_request(
+            "unknown_model",
+            format!(
+                "unknown model {:?}; known models: {}",
+                req.model,
+                known.join(", ")
+            ),
+        )
+        .with_field(at("model"))
+    })?;
+    let id = s.assignment_id();
+    let unit = match (kind, req.unit) {
+        (UnitKind::Request, None) => format!("{id:016x}"),
+        (_, Some(u)) if !u.is_empty() && u.len() <= MAX_ID_LEN => u,
+        (_, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_unit",
+                format!("unit must be 1 to {MAX_ID_LEN} characters"),
+            )
+            .with_field(at("unit")))
+        }
+        (_, None) => {
+            return Err(ApiError::bad_request(
+                "missing_unit",
+                format!(
+                    "model {:?} randomizes by {:?}: the unit key is required",
+                    req.model, kind
+                ),
+            )
+            .with_field(at("unit")))
+        }
+    };
+    let a = live
+        .assigner
+        .assign(&req.model, &unit, req.force.as_deref())
+        .map_err(|e| {
+            ApiError::bad_request("invalid_force", e.to_string()).with_field(at("force"))
+        })?;
+    let segments = segment_values(&live.config.segments, req.context.as_ref());
+    let mut resp = AssignResponse {
+        variant: a.variant.to_string(),
+        reason: a.reason.as_str(),
+        rollout: None,
+        experiment: None,
+        holdout: None,
+        assignment_id: format!("{id:016x}"),
+        unit: unit.clone(),
+    };
+    match a.entity {
+        Some((EntityKind::Rollout, n)) => resp.rollout = Some(n.to_string()),
+        Some((EntityKind::Experiment, n)) => resp.experiment = Some(n.to_string()),
+        Some((EntityKind::Holdout, n)) => resp.holdout = Some(n.to_string()),
+        _ => {}
+    }
+    let exposure = Exposure {
+        ts: now_ms(),
+        model: req.model,
+        unit,
+        variant: resp.variant.clone(),
+        reason: a.reason,
+        entity: a.entity.map(|(k, n)| (k, n.to_string())),
+        assignment_id: id,
+        segments,
+    };
+    s.telemetry.assignments.fetch_add(1, Ordering::Relaxed);
+    Ok((resp, exposure))
+}
+
+/// The configured segment attributes present in a request context, as text.
+fn segment_values(names: &[String], context: Option<&Map<String, Value>>) -> Attributes {
+    let mut out = Attributes::new();
+    if let Some(ctx) = context {
+        for n in names {
+            if let Some(v) = ctx.get(n).and_then(scalar_text) {
+                out.insert(n.clone(), v);
+            }
+        }
+    }
+    out
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBatch<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventIn {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    unit: String,
+    model: String,
+    #[serde(default)]
+    value: Option<f64>,
+    #[serde(default)]
+    ts: Option<TsIn>,
+    #[serde(default)]
+    attributes: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TsIn {
+    Millis(i64),
+    Text(String),
+}
+
+async fn events(
+    State(s): State<Arc<Shared>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bytes = match body {
+        Ok(b) => Ok(b),
+        Err(r) => Err(parse_body::<Value>(Err(r)).unwrap_err()),
+    }?;
+    let batch: EventBatch = serde_json::from_slice(&bytes).map_err(|e| ApiError::from_json(&e))?;
+    if batch.events.is_empty() {
+        return Err(
+            ApiError::bad_request("empty_batch", "events must hold at least one event")
+                .with_field("events"),
+        );
+    }
+    let now = now_ms();
+    let live = s.live.load();
+    let mut good = Vec::with_capacity(batch.events.len());
+    let mut bad = Vec::new();
+    for (i, raw) in batch.events.iter().enumerate() {
+        match check_event(raw.get(), &live, now) {
+            Ok(e) => good.push(e),
+            Err((field, reason)) => bad.push(json!({"index": i, "field": field, "reason": reason})),
+        }
+    }
+    if !bad.is_empty() {
+        s.telemetry
+            .events_rejected
+            .fetch_add(bad.len() as u64, Ordering::Relaxed);
+        let first = bad[0]["reason"].as_str().unwrap_or_default().to_string();
+        return Err(ApiError::bad_request(
+            "invalid_events",
+            format!(
+                "{} of {} events are invalid (first: {first}); nothing of the batch was stored",
+                bad.len(),
+                batch.events.len()
+            ),
+        )
+        .with_field("events")
+        .with_details(json!(bad)));
+    }
+    let stored = s
+        .writer
+        .ingest(good)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e))?;
+    Ok(Json(json!({"accepted": stored.accepted, "duplicates": stored.duplicates})).into_response())
+}
+
+/// Checks one event; on failure says which field and why.
+fn check_event(raw: &str, live: &Live, now: Millis) -> Result<OutcomeEvent, (String, String)> {
+    let e: EventIn = serde_json::from_str(raw).map_err(|err| {
+        let api = ApiError::from_json(&err);
+        (api.field.unwrap_or_default(), err.to_string())
+    })?;
+    let text_field = |name: &str, v: &str| -> Result<(), (String, String)> {
+        if v.is_empty() || v.len() > MAX_ID_LEN {
+            return Err((
+                name.to_string(),
+                format!("{name} must be 1 to {MAX_ID_LEN} characters"),
+            ));
+        }
+        Ok(())
+    };
+    text_field("id", &e.id)?;
+    text_field("type", &e.kind)?;
+    text_field("unit", &e.unit)?;
+    if live.config.model(&e.model).is_none() {
+        let known: Vec<&str> = live.config.models.iter().map(|m| m.name.as_str()).collect();
+        return Err((
+            "model".into(),
+            format!(
+                "unknown model {:?}; known models: {}",
+                e.model,
+                known.join(", ")
+            ),
+        ));
+    }
+    if let Some(v) = e.value {
+        if !v.is_finite() {
+            return Err(("value".into(), "value must be a finite number".into()));
+        }
+    }
+    let ts = match e.ts {
+        None => now,
+        Some(TsIn::Millis(ms)) => ms,
+        Some(TsIn::Text(t)) => parse_rfc3339(&t).ok_or_else(|| {
+            ("ts".to_string(), format!("ts {t:?} is neither Unix milliseconds nor RFC 3339 (e.g. 2026-01-31T12:00:00Z)"))
+        })?,
+    };
+    if ts > now + MAX_FUTURE_MS {
+        return Err((
+            "ts".into(),
+            format!(
+                "ts is {} s in the future; at most 300 s is accepted",
+                (ts - now) / 1000
+            ),
+        ));
+    }
+    if ts < 0 {
+        return Err(("ts".into(), "ts must not be before 1970-01-01".into()));
+    }
+    let mut attributes = Attributes::new();
+    for (k, v) in e.attributes.unwrap_or_default() {
+        let text = scalar_text(&v).ok_or_else(|| {
+            (
+                format!("attributes.{k}"),
+                "attribute values must be strings, numbers or booleans".to_string(),
+            )
+        })?;
+        attributes.insert(k, text);
+    }
+    Ok(OutcomeEvent {
+        id: e.id,
+        kind: e.kind,
+        unit: e.unit,
+        model: e.model,
+        value: e.value,
+        ts,
+        attributes,
+    })
+}
+
+async fn status(State(s): State<Arc<Shared>>) -> Json<Value> {
+    let live = s.live.load();
+    let c = &live.config;
+    let models: Vec<Value> = c
+        .models
+        .iter()
+        .map(|m| {
+            json!({
+                "name": m.name, "unit": m.unit, "baseline": m.baseline(),
+                "variants": m.variants.iter().map(|v| &v.name).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let rollouts: Vec<Value> = c
+        .rollouts
+        .iter()
+        .map(|r| {
+            let st = live.state.rollouts.get(&r.name);
+            json!({
+                "name": r.name, "model": r.model, "baseline": r.baseline, "candidate": r.candidate,
+                "status": st.map(|s| s.status.as_str()), "stage": st.map(|s| s.stage),
+                "stages": r.stages.len(), "traffic": st.map(|s| s.traffic),
+                "started_at": st.and_then(|s| s.started_at), "stage_started_at": st.and_then(|s| s.stage_started_at),
+            })
+        })
+        .collect();
+    let experiments: Vec<Value> = c
+        .experiments
+        .iter()
+        .map(|e| {
+            let st = live.state.experiments.get(&e.name);
+            json!({
+                "name": e.name, "model": e.model, "design": e.design, "variants": e.variants,
+                "traffic": e.traffic, "layer": e.layer, "status": st.map(|s| s.status),
+                "started_at": st.and_then(|s| s.started_at),
+            })
+        })
+        .collect();
+    let holdouts: Vec<Value> = c
+        .holdouts
+        .iter()
+        .map(|h| json!({"name": h.name, "percent": h.percent, "models": h.models}))
+        .collect();
+    Json(json!({
+        "config_version": live.config_version,
+        "models": models, "rollouts": rollouts, "experiments": experiments, "holdouts": holdouts,
+    }))
+}
+
+async fn evidence(
+    State(s): State<Arc<Shared>>,
+    Path(entity): Path<String>,
+) -> Result<Response, ApiError> {
+    let ev = s
+        .aggregator
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .evidence(&entity);
+    match ev {
+        Some(ev) => Ok(Json(ev).into_response()),
+        None => {
+            let known: Vec<String> = s
+                .aggregator
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entities()
+                .map(str::to_string)
+                .collect();
+            Err(ApiError::not_found(format!(
+                "no rollout, experiment or holdout {entity:?}; known: {}",
+                known.join(", ")
+            )))
+        }
+    }
+}
+
+async fn reload(State(s): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
+    let version = s.reload().await?;
+    Ok(Json(json!({"config_version": version})))
+}
+
+async fn readyz(State(s): State<Arc<Shared>>) -> Response {
+    if s.ready.load(Ordering::Acquire) {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "still loading the store",
+        )
+        .into_response()
+    }
+}
+
+async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.telemetry.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,194 @@
+//! Start-up and shut-down in three steps: load (parse and validate the config), build (open the
+//! store, rebuild live state and evidence from it, bind the port), spawn (serve until asked to
+//! stop, then drain the writer so nothing queued is lost).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use rampart_core::config::{load_str, ConfigErrors, Format};
+use rampart_core::evidence::Aggregator;
+use rampart_store::{SqliteStore, Store};
+use tokio::sync::oneshot;
+
+use crate::app::{router, Shared};
+use crate::clock::now_ms;
+use crate::live::apply_config;
+use crate::telemetry::Telemetry;
+use crate::writer::{replay_into, Writer};
+
+/// How to start a server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_path: PathBuf,
+    /// Overrides `server.data_dir`; `./rampart-data` when neither is set.
+    pub data_dir: Option<PathBuf>,
+    /// Overrides `server.listen` (e.g. `127.0.0.1:0` in tests).
+    pub listen: Option<String>,
+}
+
+/// Why a server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Config(ConfigErrors),
+    #[error(transparent)]
+    Store(#[from] rampart_store::StoreError),
+    #[error("cannot apply the config: {0}")]
+    Apply(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A server that is serving; dropping it does not stop it, `shutdown` does.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    stop: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+    writer_thread: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting requests, finishes those in flight, stores everything queued.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.served.await;
+        self.shared.writer.flush().await;
+        drop(self.shared);
+        let _ = tokio::task::spawn_blocking(move || self.writer_thread.join()).await;
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down.
+    pub async fn until_signal(self) {
+        wait_for_stop_signal().await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+/// Loads, builds and spawns a server.
+pub async fn start(opts: Options) -> Result<Running, ServeError> {
+    let file = opts.config_path.display().to_string();
+    let text = std::fs::read_to_string(&opts.config_path).map_err(|e| {
+        ServeError::Config(ConfigErrors(vec![rampart_core::config::ConfigError {
+            file: file.clone(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the file: {e}"),
+        }]))
+    })?;
+    let config =
+        load_str(&text, Format::from_path(&opts.config_path), &file).map_err(ServeError::Config)?;
+    let data_dir = opts
+        .data_dir
+        .clone()
+        .or_else(|| config.server.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("./rampart-data"));
+    let listen = opts
+        .listen
+        .clone()
+        .unwrap_or_else(|| config.server.listen.clone());
+    let max_body = config.server.max_body_bytes;
+
+    let store: Arc<dyn Store> = Arc::new(tokio::task::block_in_place(|| {
+        SqliteStore::open(&data_dir)
+    })?);
+    let (live, aggregator) = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
+            let live = apply_config(&*store, config, &text, now_ms()).map_err(ServeError::Apply)?;
+            let mut aggregator = Aggregator::new(&live.config);
+            let replayed = replay_into(&*store, &mut aggregator).map_err(ServeError::Apply)?;
+            tracing::info!(records = replayed, "evidence rebuilt from the store");
+            Ok((live, aggregator))
+        })
+        .await
+        .map_err(|e| ServeError::Apply(e.to_string()))??
+    };
+    let aggregator = Arc::new(Mutex::new(aggregator));
+    let telemetry = Arc::new(Telemetry::default());
+    let (writer, writer_thread) =
+        Writer::spawn(store.clone(), aggregator.clone(), telemetry.clone());
+    let shared = Arc::new(Shared::new(
+        live,
+        writer,
+        aggregator,
+        store,
+        telemetry,
+        Some(opts.config_path.clone()),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: listen.clone(),
+        source,
+    })?;
+    let app = router(shared.clone(), max_body);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+    });
+    spawn_reload_on_hangup(shared.clone());
+    shared.ready.store(true, Ordering::Release);
+    tracing::info!(%addr, data_dir = %data_dir.display(), "rampart is serving");
+    Ok(Running {
+        addr,
+        shared,
+        stop,
+        served,
+        writer_thread,
+    })
+}
+
+#[cfg(unix)]
+fn spawn_reload_on_hangup(shared: Arc<Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let weak = Arc::downgrade(&shared);
+    drop(shared);
+    tokio::spawn(async move {
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let Some(shared) = weak.upgrade() else { return };
+            match shared.reload().await {
+                Ok(v) => tracing::info!(version = v, "config reloaded on SIGHUP"),
+                Err(e) => tracing::error!(error = %e.message, "config reload on SIGHUP refused"),
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn spawn_reload_on_hangup(_shared: Arc<Shared>) {}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
