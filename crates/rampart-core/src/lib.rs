@@ -11,6 +11,7 @@ pub mod assign;
 pub mod config;
 pub mod evidence;
 pub mod record;
+pub mod rollout;
 pub mod state;
 
 pub use assign::{AssignError, Assigner, Assignment};

@@ -52,6 +52,48 @@ pub struct RolloutState {
     pub traffic: f64,
     pub started_at: Option<Millis>,
     pub stage_started_at: Option<Millis>,
+    /// Time spent paused during the current stage; it does not count toward the stage's duration.
+    #[serde(default)]
+    pub paused_ms: i64,
+    /// When the current pause began.
+    #[serde(default)]
+    pub paused_at: Option<Millis>,
+    /// The status a `resume` returns to.
+    #[serde(default)]
+    pub resume_to: Option<RolloutStatus>,
+    /// Looks in a row at which a metric provider failed.
+    #[serde(default)]
+    pub consecutive_errors: u32,
+    /// Why the rollout is in its status, in words.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl RolloutState {
+    /// A rollout that has not started (`autostart = false`).
+    pub fn pending() -> RolloutState {
+        RolloutState {
+            status: RolloutStatus::Pending,
+            stage: 0,
+            traffic: 0.0,
+            started_at: None,
+            stage_started_at: None,
+            paused_ms: 0,
+            paused_at: None,
+            resume_to: None,
+            consecutive_errors: 0,
+            reason: None,
+        }
+    }
+
+    /// Time spent in the current stage, not counting pauses.
+    pub fn stage_elapsed(&self, now: Millis) -> i64 {
+        let Some(start) = self.stage_started_at else {
+            return 0;
+        };
+        let paused_now = self.paused_at.map_or(0, |p| now - p);
+        (now - start - self.paused_ms - paused_now).max(0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,19 +307,13 @@ pub fn reconcile(
         let initial = if r.autostart {
             RolloutState {
                 status: RolloutStatus::Running,
-                stage: 0,
                 traffic: r.stages.first().map(|s| s.traffic).unwrap_or(0.0),
                 started_at: Some(now),
                 stage_started_at: Some(now),
+                ..RolloutState::pending()
             }
         } else {
-            RolloutState {
-                status: RolloutStatus::Pending,
-                stage: 0,
-                traffic: 0.0,
-                started_at: None,
-                stage_started_at: None,
-            }
+            RolloutState::pending()
         };
         let rec = entity(
             EntityKind::Rollout,
