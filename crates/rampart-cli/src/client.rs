@@ -9,10 +9,10 @@ use serde_json::Value;
 #[derive(Args, Debug, Clone)]
 pub struct Target {
     /// Base URL of the server, e.g. http://127.0.0.1:8080.
-    #[arg(long, env = "RAMPART_SERVER")]
+    #[arg(long, env = "RAMPART_SERVER", global = true)]
     pub server: Option<String>,
     /// Take the server address from this config's `server.listen`.
-    #[arg(long, short)]
+    #[arg(long, short, global = true)]
     pub config: Option<PathBuf>,
 }
 
@@ -30,16 +30,26 @@ impl Target {
 
     pub fn get(&self, path: &str) -> Result<Value, String> {
         let url = format!("{}{path}", self.base()?);
-        match ureq::get(&url).call() {
-            Ok(resp) => resp
-                .into_json()
-                .map_err(|e| format!("{url}: unreadable reply: {e}")),
-            Err(ureq::Error::Status(code, resp)) => {
-                let body: Value = resp.into_json().unwrap_or(Value::Null);
-                let msg = body["error"]["message"].as_str().unwrap_or("no message");
-                Err(format!("{url}: {code}: {msg}"))
-            }
-            Err(e) => Err(format!("cannot reach the server at {url}: {e}")),
+        answer(&url, ureq::get(&url).call())
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base()?);
+        answer(&url, ureq::post(&url).send_json(body))
+    }
+}
+
+/// The reply's JSON, or one line naming the URL and the server's error message.
+fn answer(url: &str, reply: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
+    match reply {
+        Ok(resp) => resp
+            .into_json()
+            .map_err(|e| format!("{url}: unreadable reply: {e}")),
+        Err(ureq::Error::Status(code, resp)) => {
+            let body: Value = resp.into_json().unwrap_or(Value::Null);
+            let msg = body["error"]["message"].as_str().unwrap_or("no message");
+            Err(format!("{url}: {code}: {msg}"))
         }
+        Err(e) => Err(format!("cannot reach the server at {url}: {e}")),
     }
 }

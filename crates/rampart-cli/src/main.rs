@@ -2,6 +2,7 @@
 //! line on stderr and a non-zero exit code.
 
 mod client;
+mod rollouts;
 mod table;
 
 use std::path::PathBuf;
@@ -36,6 +37,36 @@ enum Command {
     },
     /// Check a config file without starting anything: prints `ok` or every error.
     Validate { file: PathBuf },
+    /// Inspect or steer a staged rollout on a running server.
+    Rollout {
+        #[command(subcommand)]
+        verb: rollouts::RolloutVerb,
+        #[command(flatten)]
+        target: client::Target,
+        /// Why: recorded in the decision log.
+        #[arg(long, global = true)]
+        reason: Option<String>,
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Print the decision log, of every entity or of one.
+    Log {
+        entity: Option<String>,
+        #[command(flatten)]
+        target: client::Target,
+        /// At most this many of the newest decisions.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Kill switch: roll back every active rollout at once.
+    Kill {
+        #[command(flatten)]
+        target: client::Target,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Show models, rollouts and experiments of a running server.
     Status {
         #[command(flatten)]
@@ -56,6 +87,19 @@ fn main() -> ExitCode {
         } => serve(config, data_dir, listen),
         Command::Validate { file } => return validate(&file),
         Command::Status { target, json } => status(&target, json),
+        Command::Rollout {
+            verb,
+            target,
+            reason,
+            json,
+        } => rollouts::rollout(&target, &verb, reason.as_deref(), json),
+        Command::Log {
+            entity,
+            target,
+            limit,
+            json,
+        } => rollouts::log(&target, entity.as_deref(), limit, json),
+        Command::Kill { target, reason } => rollouts::kill(&target, reason.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,11 +162,7 @@ fn status(target: &client::Target, json: bool) -> Result<(), String> {
         return Ok(());
     }
     let rows = |key: &str| body[key].as_array().cloned().unwrap_or_default();
-    let text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "-".to_string(),
-        other => other.to_string(),
-    };
+    let text = table::cell;
     println!("config version {}", text(&body["config_version"]));
     println!("\nMODELS");
     table::print(

@@ -9,7 +9,9 @@
 
 use serde::Serialize;
 
-use crate::config::{Approval, OnFail, OnTimeout, Rollout};
+use crate::analysis::{assess_gates, GateVerdict, Outcome};
+use crate::config::{Approval, Config, OnFail, OnTimeout, Rollout};
+use crate::evidence::EntityEvidence;
 use crate::record::{Decision, EntityKind, Millis};
 use crate::state::{RolloutState, RolloutStatus};
 
@@ -87,7 +89,7 @@ pub enum Input<'a> {
 }
 
 /// Who hears about a transition (webhooks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Notification {
     StageChanged,
@@ -419,5 +421,82 @@ impl Transition<'_> {
                 }
             }
         }
+    }
+}
+
+/// One look of the controller at one rollout: the gate verdicts on its evidence, what they add up
+/// to, and the step they lead to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Look {
+    pub next: RolloutState,
+    pub actions: Vec<Action>,
+    pub verdicts: Vec<GateVerdict>,
+    pub assessment: Assessment,
+}
+
+/// Runs the gates of an active rollout on its evidence and steps the state machine; an inactive
+/// rollout is left as it is.
+pub fn look(
+    rollout: &Rollout,
+    config: &Config,
+    state: &RolloutState,
+    evidence: Option<&EntityEvidence>,
+    now: Millis,
+) -> Look {
+    if !matches!(
+        state.status,
+        RolloutStatus::Running | RolloutStatus::AwaitingApproval
+    ) {
+        return Look {
+            next: state.clone(),
+            actions: Vec::new(),
+            verdicts: Vec::new(),
+            assessment: Assessment::default(),
+        };
+    }
+    let verdicts = evidence
+        .map(|e| assess_gates(rollout, config, e))
+        .unwrap_or_default();
+    let assessment = summarize(rollout, evidence, &verdicts);
+    let (next, actions) = match step(rollout, state, Input::Tick(&assessment), now) {
+        Ok(done) => done,
+        Err(_) => (state.clone(), Vec::new()), // ticks are always legal
+    };
+    Look {
+        next,
+        actions,
+        verdicts,
+        assessment,
+    }
+}
+
+/// Reduces verdicts to what the state machine needs, keeping them as evidence for the log.
+pub fn summarize(
+    rollout: &Rollout,
+    evidence: Option<&EntityEvidence>,
+    verdicts: &[GateVerdict],
+) -> Assessment {
+    let units = |variant: &str| {
+        evidence
+            .and_then(|e| e.variants.get(variant))
+            .map_or(0, |v| v.units)
+    };
+    let (candidate_units, control_units) = (units(&rollout.candidate), units(&rollout.baseline));
+    let harm: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.harm)
+        .map(|v| v.message.as_str())
+        .collect();
+    Assessment {
+        harm: (!harm.is_empty()).then(|| harm.join("; ")),
+        all_pass: verdicts.iter().all(|v| v.outcome == Outcome::Pass),
+        provider_error: None,
+        candidate_units,
+        control_units,
+        evidence: serde_json::json!({
+            "verdicts": verdicts,
+            "candidate_units": candidate_units,
+            "control_units": control_units,
+        }),
     }
 }

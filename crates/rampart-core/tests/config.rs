@@ -317,17 +317,19 @@ fn doc_blocks(lang: &str) -> Vec<String> {
 #[test]
 fn documented_examples_load_and_agree() {
     let full = load_file(&configs_dir().join("full.toml")).unwrap_or_else(|e| panic!("{e}"));
-    let toml = doc_blocks("toml");
-    let yaml = doc_blocks("yaml");
-    assert_eq!(
-        (toml.len(), yaml.len()),
-        (1, 1),
-        "one full example in each format"
-    );
-    let from_toml = load_str(&toml[0], Format::Toml, "docs").unwrap_or_else(|e| panic!("{e}"));
-    let from_yaml = load_str(&yaml[0], Format::Yaml, "docs").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(from_toml, full);
-    assert_eq!(from_yaml, full);
+    // Every example in the docs is a valid config, and the full example in each format is the
+    // reference config.
+    for (lang, format) in [("toml", Format::Toml), ("yaml", Format::Yaml)] {
+        let configs: Vec<_> = doc_blocks(lang)
+            .iter()
+            .map(|b| load_str(b, format, "docs").unwrap_or_else(|e| panic!("{lang} example: {e}")))
+            .collect();
+        assert_eq!(
+            configs.iter().filter(|c| **c == full).count(),
+            1,
+            "one full {lang} example"
+        );
+    }
 }
 
 #[test]
@@ -1473,4 +1475,26 @@ fn yaml_quoted_numbers_stay_strings() {
         "percent",
         "found a string (\"5\")",
     );
+}
+
+#[test]
+fn webhooks_need_an_http_url_and_known_events() {
+    let base = "[[models]]\nname = \"m\"\nvariants = [{ name = \"v1\" }]\n";
+    let ok = format!("{base}\n[[webhooks]]\nurl = \"http://127.0.0.1:9/hook\"\nevents = [\"rolled-back\", \"completed\"]\nformat = \"slack\"\n");
+    let config = load_str(&ok, Format::Toml, "w.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.webhooks.len(), 1);
+    assert!(config.webhooks[0].wants(rampart_core::rollout::Notification::Completed));
+    assert!(!config.webhooks[0].wants(rampart_core::rollout::Notification::StageChanged));
+
+    let bad_url = format!("{base}\n[[webhooks]]\nurl = \"ftp://x\"\n");
+    let errs = load_str(&bad_url, Format::Toml, "w.toml").unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    assert_eq!(errs.0[0].field, "webhooks[0].url");
+    assert_eq!(errs.0[0].line, Some(6));
+    assert!(errs.0[0].message.contains("http://"), "{errs}");
+
+    let bad_event = format!("{base}\n[[webhooks]]\nurl = \"http://x\"\nevents = [\"exploded\"]\n");
+    let errs = load_str(&bad_event, Format::Toml, "w.toml").unwrap_err();
+    assert_eq!(errs.0[0].field, "webhooks[0].events[0]");
+    assert!(errs.0[0].message.contains("rolled-back"), "{errs}");
 }

@@ -779,3 +779,33 @@ fn evidence_serializes_with_derived_values() {
     let back: EntityEvidence = serde_json::from_value(json).unwrap();
     assert_eq!(back, ev);
 }
+
+#[test]
+fn exposures_after_a_rollback_or_completion_are_not_evidence() {
+    let c = config(BASE);
+    let mut agg = Aggregator::new(&c);
+    for (unit, reason) in [
+        ("a", Reason::Candidate),
+        ("b", Reason::RolledBack),
+        ("c", Reason::Completed),
+    ] {
+        let variant = if reason == Reason::RolledBack {
+            "v1"
+        } else {
+            "v2"
+        };
+        agg.fold(&Record::Exposure(Exposure {
+            ts: HOUR,
+            model: "recs".into(),
+            unit: unit.into(),
+            variant: variant.into(),
+            reason,
+            entity: Some((EntityKind::Rollout, "ramp".into())),
+            assignment_id: 1,
+            segments: Attributes::new(),
+        }));
+    }
+    let ev = agg.evidence("ramp").unwrap();
+    assert_eq!(ev.variants.get("v2").map(|v| v.units), Some(1));
+    assert_eq!(ev.variants.get("v1").map_or(0, |v| v.units), 0);
+}

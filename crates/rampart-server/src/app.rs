@@ -41,7 +41,11 @@ pub struct Shared {
     /// The file `reload` reads; none when the config came from elsewhere.
     pub config_path: Option<PathBuf>,
     pub ready: AtomicBool,
-    reload_lock: tokio::sync::Mutex<()>,
+    /// Serialises everything that changes live state: reloads, controller ticks, commands.
+    pub control_lock: tokio::sync::Mutex<()>,
+    /// The controller's last look at each rollout.
+    pub looks: crate::controller::Looks,
+    pub notifier: crate::notify::Notifier,
     next_id: AtomicU64,
 }
 
@@ -53,6 +57,7 @@ impl Shared {
         store: Arc<dyn Store>,
         telemetry: Arc<Telemetry>,
         config_path: Option<PathBuf>,
+        notifier: crate::notify::Notifier,
     ) -> Shared {
         Shared {
             live: ArcSwap::from_pointee(live),
@@ -62,7 +67,9 @@ impl Shared {
             telemetry,
             config_path,
             ready: AtomicBool::new(false),
-            reload_lock: tokio::sync::Mutex::new(()),
+            control_lock: tokio::sync::Mutex::new(()),
+            looks: Default::default(),
+            notifier,
             // Random high bits keep ids of different processes apart.
             next_id: AtomicU64::new(crate::live::random_u64() & 0xFFFF_FFFF_0000_0000),
         }
@@ -81,7 +88,7 @@ impl Shared {
                 "this server was not started from a config file",
             )
         })?;
-        let _guard = self.reload_lock.lock().await;
+        let _guard = self.control_lock.lock().await;
         let text = std::fs::read_to_string(&path).map_err(|e| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -140,6 +147,7 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::rollouts::routes())
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /v1/status for what is served")
         })
@@ -155,7 +163,7 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
 }
 
 /// Reads a JSON body into `T`, with our error shape for every way it can fail.
-fn parse_body<T: for<'de> Deserialize<'de>>(
+pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| {
@@ -213,20 +221,34 @@ async fn assign(
     Ok(Json(resp).into_response())
 }
 
+/// Items stay raw until each is parsed on its own, so an error can name `requests[i].field`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AssignBatch {
-    requests: Vec<AssignRequest>,
+struct AssignBatch<'a> {
+    #[serde(borrow)]
+    requests: Vec<&'a RawValue>,
 }
 
 async fn assign_batch(
     State(s): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let batch: AssignBatch = parse_body(body)?;
+    let bytes: Bytes = match body {
+        Ok(b) => b,
+        Err(r) => return Err(parse_body::<Value>(Err(r)).unwrap_err()),
+    };
+    let batch: AssignBatch = serde_json::from_slice(&bytes).map_err(|e| ApiError::from_json(&e))?;
     let mut out = Vec::with_capacity(batch.requests.len());
     let mut exposures = Vec::with_capacity(batch.requests.len());
-    for (i, req) in batch.requests.into_iter().enumerate() {
+    for (i, raw) in batch.requests.iter().enumerate() {
+        let req: AssignRequest = serde_json::from_str(raw.get()).map_err(|e| {
+            let mut err = ApiError::from_json(&e);
+            err.field = Some(match err.field.take() {
+                Some(f) => format!("requests[{i}].{f}"),
+                None => format!("requests[{i}]"),
+            });
+            err
+        })?;
         let (resp, exposure) = decide(&s, req, Some(i))?;
         out.push(resp);
         exposures.push(exposure);
@@ -275,11 +297,13 @@ fn decide(
             return Err(ApiError::bad_request(
                 "missing_unit",
                 format!(
-                    "model {:?} randomizes by {:?}: the unit key is required",
-                    req.model, kind
+                    "model {:?} randomizes by {}: the unit key is required",
+                    req.model,
+                    // The config's spelling (`user`, `session`), not the Rust variant name.
+                    json!(kind).as_str().unwrap_or("unit")
                 ),
             )
-            .with_field(at("unit")))
+            .with_field(at("unit")));
         }
     };
     let a = live

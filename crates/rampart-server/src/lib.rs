@@ -7,16 +7,21 @@
 
 mod app;
 mod clock;
+mod controller;
 mod error;
 mod live;
+mod notify;
+mod rollouts;
 mod run;
 mod telemetry;
 mod writer;
 
 pub use app::{router, Shared};
 pub use clock::{now_ms, parse_rfc3339};
+pub use controller::{tick, LastLook};
 pub use error::ApiError;
 pub use live::{apply_config, Live};
+pub use notify::{Event as NotificationEvent, Notifier};
 pub use run::{start, Options, Running, ServeError};
 pub use telemetry::Telemetry;
 pub use writer::{Ingested, Writer};

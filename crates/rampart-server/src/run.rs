@@ -51,6 +51,7 @@ pub struct Running {
     stop: oneshot::Sender<()>,
     served: tokio::task::JoinHandle<()>,
     writer_thread: std::thread::JoinHandle<()>,
+    stop_signals: StopSignals,
 }
 
 impl Running {
@@ -64,8 +65,8 @@ impl Running {
     }
 
     /// Serves until SIGINT or SIGTERM, then shuts down.
-    pub async fn until_signal(self) {
-        wait_for_stop_signal().await;
+    pub async fn until_signal(mut self) {
+        self.stop_signals.wait().await;
         tracing::info!("shutting down");
         self.shutdown().await;
     }
@@ -114,6 +115,8 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
     let telemetry = Arc::new(Telemetry::default());
     let (writer, writer_thread) =
         Writer::spawn(store.clone(), aggregator.clone(), telemetry.clone());
+    let notifier = crate::notify::Notifier::new(&live.config.webhooks, telemetry.clone());
+    let tick = std::time::Duration::from_millis(live.config.server.tick.as_millis());
     let shared = Arc::new(Shared::new(
         live,
         writer,
@@ -121,6 +124,7 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         store,
         telemetry,
         Some(opts.config_path.clone()),
+        notifier,
     ));
 
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -146,6 +150,10 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         }
     });
     spawn_reload_on_hangup(shared.clone());
+    crate::controller::spawn(Arc::downgrade(&shared), tick);
+    // Listening before anyone learns the server is up: a signal sent right after the announcement
+    // would otherwise meet the default action and end the process without a drain.
+    let stop_signals = StopSignals::register();
     shared.ready.store(true, Ordering::Release);
     tracing::info!(%addr, data_dir = %data_dir.display(), "rampart is serving");
     Ok(Running {
@@ -154,6 +162,7 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         stop,
         served,
         writer_thread,
+        stop_signals,
     })
 }
 
@@ -162,10 +171,12 @@ fn spawn_reload_on_hangup(shared: Arc<Shared>) {
     use tokio::signal::unix::{signal, SignalKind};
     let weak = Arc::downgrade(&shared);
     drop(shared);
+    // Registered before returning, so a SIGHUP right after start-up reloads instead of killing.
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot listen for SIGHUP: reload through the API only");
+        return;
+    };
     tokio::spawn(async move {
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
         while hup.recv().await.is_some() {
             let Some(shared) = weak.upgrade() else { return };
             match shared.reload().await {
@@ -179,16 +190,46 @@ fn spawn_reload_on_hangup(shared: Arc<Shared>) {
 #[cfg(not(unix))]
 fn spawn_reload_on_hangup(_shared: Arc<Shared>) {}
 
-async fn wait_for_stop_signal() {
+/// SIGINT and SIGTERM listeners, registered when the server starts.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn register() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            StopSignals {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
+            }
         }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves on the first SIGINT or SIGTERM (never, for a signal that could not be listened to).
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = next(&mut self.term) => {}
+                _ = next(&mut self.int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -13,13 +13,16 @@ pub struct Telemetry {
     pub events_rejected: AtomicU64,
     pub store_errors: AtomicU64,
     pub config_reloads: AtomicU64,
+    pub decisions: AtomicU64,
+    pub webhooks_sent: AtomicU64,
+    pub webhooks_failed: AtomicU64,
 }
 
 impl Telemetry {
     /// The Prometheus exposition of every counter.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &AtomicU64); 7] = [
+        let rows: [(&str, &str, &AtomicU64); 10] = [
             (
                 "rampart_assignments_total",
                 "Assignments answered.",
@@ -54,6 +57,21 @@ impl Telemetry {
                 "rampart_config_reloads_total",
                 "Config reloads applied.",
                 &self.config_reloads,
+            ),
+            (
+                "rampart_decisions_total",
+                "Decisions written to the decision log.",
+                &self.decisions,
+            ),
+            (
+                "rampart_webhooks_sent_total",
+                "Webhook notifications delivered.",
+                &self.webhooks_sent,
+            ),
+            (
+                "rampart_webhooks_failed_total",
+                "Webhook notifications given up after retries.",
+                &self.webhooks_failed,
             ),
         ];
         for (name, help, v) in rows {

@@ -33,6 +33,38 @@ pub struct Config {
     /// Event or assignment-context attributes whose values split evidence into segments.
     #[serde(default)]
     pub segments: Vec<String>,
+    /// Where rollout notifications go.
+    #[serde(default)]
+    pub webhooks: Vec<Webhook>,
+}
+
+/// A receiver of rollout notifications (stage changes, approvals needed, pauses, rollbacks,
+/// completions), posted as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub url: String,
+    /// Which notifications to send; all when omitted.
+    #[serde(default)]
+    pub events: Option<Vec<crate::rollout::Notification>>,
+    #[serde(default)]
+    pub format: WebhookFormat,
+}
+
+impl Webhook {
+    pub fn wants(&self, kind: crate::rollout::Notification) -> bool {
+        self.events.as_ref().is_none_or(|e| e.contains(&kind))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// The notification as a JSON object.
+    #[default]
+    Json,
+    /// `{"text": "..."}`, as Slack's incoming webhooks take it.
+    Slack,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,9 +185,30 @@ pub struct Metric {
     /// Attribution window after a unit's first exposure; unbounded when omitted.
     #[serde(default)]
     pub window: Option<Duration>,
+    /// Which direction is better; see [`Metric::goal`] for the default.
+    #[serde(default)]
+    pub goal: Option<Goal>,
+}
+
+/// Which direction of a metric is good, for comparisons with the control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Goal {
+    /// Higher is better (conversion, revenue, clicks).
+    Increase,
+    /// Lower is better (latency, error rate).
+    Decrease,
 }
 
 impl Metric {
+    /// The configured goal, else `Decrease` for latency metrics and `Increase` for the others.
+    pub fn goal(&self) -> Goal {
+        self.goal.unwrap_or(match self.kind {
+            MetricKind::Latency => Goal::Decrease,
+            _ => Goal::Increase,
+        })
+    }
+
     /// The event types this metric reads.
     pub fn event_types(&self) -> impl Iterator<Item = &str> {
         [&self.event, &self.numerator, &self.denominator]

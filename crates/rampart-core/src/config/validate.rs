@@ -59,7 +59,15 @@ pub(crate) fn validate(config: &Config) -> Vec<Problem> {
     v.holdouts();
     v.rollouts();
     v.experiments();
+    v.webhooks();
     v.problems
+}
+
+/// Whether `url` is an http:// or https:// URL with a host.
+fn is_http_url(url: &str) -> bool {
+    url.strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
 }
 
 struct Validator<'a> {
@@ -312,6 +320,20 @@ impl<'a> Validator<'a> {
         self.unique("segment", items);
     }
 
+    fn webhooks(&mut self) {
+        for (i, w) in self.config.webhooks.iter().enumerate() {
+            if !is_http_url(&w.url) {
+                self.push(
+                    format!("webhooks[{i}].url"),
+                    format!(
+                        "expected an http:// or https:// URL with a host, found {:?}",
+                        w.url
+                    ),
+                );
+            }
+        }
+    }
+
     fn models(&mut self) {
         let config = self.config;
         for (i, m) in config.models.iter().enumerate() {
@@ -327,10 +349,7 @@ impl<'a> Validator<'a> {
                 let vat = format!("{at}.variants[{j}]");
                 self.name(&format!("{vat}.name"), "variant", &v.name);
                 if let Some(endpoint) = &v.endpoint {
-                    let rest = endpoint
-                        .strip_prefix("http://")
-                        .or_else(|| endpoint.strip_prefix("https://"));
-                    if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+                    if !is_http_url(endpoint) {
                         self.push(
                             format!("{vat}.endpoint"),
                             format!("expected an http:// or https:// URL with a host, found {endpoint:?}"),

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::record::{EntityKind, Millis, Record};
+use crate::record::{EntityKind, Millis, Reason, Record};
 use entity::{EntityDef, EntityState, UnitKey};
 
 pub use histogram::{Histogram, HistogramError, ACCURACY as HISTOGRAM_ACCURACY};
@@ -285,6 +285,11 @@ impl Aggregator {
                 let Some((kind, name)) = &x.entity else {
                     return;
                 };
+                // After a rollback or a completion everyone gets one variant: such exposures are
+                // logged for the record but compare nothing.
+                if matches!(x.reason, Reason::RolledBack | Reason::Completed) {
+                    return;
+                }
                 let Some(&i) = self.by_name.get(kind).and_then(|n| n.get(name)) else {
                     return;
                 };

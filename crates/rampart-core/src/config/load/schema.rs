@@ -56,6 +56,15 @@ pub(super) const ON_TIMEOUT: &[&str] = &["hold", "rollback", "advance"];
 pub(super) const APPROVALS: &[&str] = &["auto", "manual"];
 pub(super) const COMPARES: &[&str] = &["control"];
 pub(super) const MARGIN_KINDS: &[&str] = &["relative", "absolute"];
+pub(super) const GOALS: &[&str] = &["increase", "decrease"];
+pub(super) const NOTIFICATIONS: &[&str] = &[
+    "stage-changed",
+    "approval-needed",
+    "paused",
+    "rolled-back",
+    "completed",
+];
+pub(super) const WEBHOOK_FORMATS: &[&str] = &["json", "slack"];
 pub(super) const DESIGNS: &[&str] = &[
     "split",
     "team-draft",
@@ -95,6 +104,7 @@ const METRIC: Shape = Shape::Table(&[
     opt("numerator", Shape::Str),
     opt("denominator", Shape::Str),
     opt("window", Shape::Duration),
+    opt("goal", Shape::Enum(GOALS)),
 ]);
 
 const HOLDOUT: Shape = Shape::Table(&[
@@ -180,6 +190,13 @@ pub(super) const CONFIG: Shape = Shape::Table(&[
     opt("rollouts", Shape::List(&ROLLOUT)),
     opt("experiments", Shape::List(&EXPERIMENT)),
     opt("segments", Shape::List(&Shape::Str)),
+    opt("webhooks", Shape::List(&WEBHOOK)),
+]);
+
+const WEBHOOK: Shape = Shape::Table(&[
+    req("url", Shape::Str),
+    opt("events", Shape::List(&Shape::Enum(NOTIFICATIONS))),
+    opt("format", Shape::Enum(WEBHOOK_FORMATS)),
 ]);
 
 /// One structural problem.
@@ -432,7 +449,7 @@ mod tests {
             "server": { "listen": "127.0.0.1:1", "data_dir": "d", "tick": "1s", "evidence_bucket": "1h", "max_body_bytes": 10 },
             "models": [{ "name": "m", "unit": "user", "baseline": "a",
                 "variants": [{ "name": "a", "endpoint": "http://x", "force_units": ["u"] }] }],
-            "metrics": [{ "name": "x", "kind": "ratio", "event": "e", "numerator": "n", "denominator": "d", "window": "1d" }],
+            "metrics": [{ "name": "x", "kind": "ratio", "event": "e", "numerator": "n", "denominator": "d", "window": "1d", "goal": "decrease" }],
             "holdouts": [{ "name": "h", "percent": 1, "models": ["m"], "salt": "s", "renamed_from": "g" }],
             "rollouts": [{ "name": "r", "model": "m", "baseline": "a", "candidate": "b", "control": "none",
                 "stages": [{ "traffic": 1, "min_duration": "1h", "min_units": 1, "max_duration": "2h",
@@ -445,7 +462,8 @@ mod tests {
                 "stopping": { "rule": "fixed", "alpha": 0.1, "power": 0.9, "mde": 0.01, "max_duration": "1d" },
                 "correction": "bh", "autostart": false, "on_winner": { "rollout": "r" }, "segments": ["s"],
                 "salt": "s", "renamed_from": "q" }],
-            "segments": ["s"]
+            "segments": ["s"],
+            "webhooks": [{ "url": "http://x", "events": ["completed"], "format": "slack" }]
         })
     }
 

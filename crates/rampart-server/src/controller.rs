@@ -1,0 +1,234 @@
+//! The controller: at every tick, for each active rollout, turns its evidence into gate verdicts,
+//! runs the pure `rollout::step`, and carries out what it decided — decision log first, then the
+//! stored state, then the traffic (a new assigner swapped in), then notifications. Commands from
+//! the API go through the same path.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_core::analysis::GateVerdict;
+use rampart_core::config::Rollout;
+use rampart_core::rollout::{describe, look, step, Action, Input, Look, Notification};
+use rampart_core::state::RolloutState;
+use rampart_core::{Assigner, Decision, EntityKind, EntityRecord, Millis};
+
+use crate::app::Shared;
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::live::Live;
+
+/// The last look at one rollout, for status pages.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LastLook {
+    pub at: Millis,
+    pub verdicts: Vec<GateVerdict>,
+    pub candidate_units: u64,
+    pub control_units: u64,
+}
+
+/// Last looks by rollout name.
+pub type Looks = std::sync::Mutex<HashMap<String, LastLook>>;
+
+/// One look at every active rollout.
+pub async fn tick(shared: &Shared) -> Result<(), ApiError> {
+    let _guard = shared.control_lock.lock().await;
+    let now = now_ms();
+    let live = shared.live.load_full();
+    for rollout in &live.config.rollouts {
+        let Some(state) = live.state.rollouts.get(&rollout.name) else {
+            continue;
+        };
+        if !matches!(
+            state.status,
+            rampart_core::state::RolloutStatus::Running
+                | rampart_core::state::RolloutStatus::AwaitingApproval
+        ) {
+            continue;
+        }
+        let evidence = shared
+            .aggregator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .evidence(&rollout.name);
+        let Look {
+            next,
+            actions,
+            verdicts,
+            assessment,
+        } = look(rollout, &live.config, state, evidence.as_ref(), now);
+        shared
+            .looks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                rollout.name.clone(),
+                LastLook {
+                    at: now,
+                    verdicts,
+                    candidate_units: assessment.candidate_units,
+                    control_units: assessment.control_units,
+                },
+            );
+        if &next != state || !actions.is_empty() {
+            apply(shared, &rollout.name, next, actions, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a command from the API or CLI on one rollout; returns the new state.
+pub async fn command(
+    shared: &Shared,
+    name: &str,
+    command: rampart_core::rollout::Command,
+    actor: &str,
+    reason: &str,
+) -> Result<RolloutState, ApiError> {
+    let _guard = shared.control_lock.lock().await;
+    let now = now_ms();
+    let live = shared.live.load_full();
+    let rollout = live
+        .config
+        .rollout(name)
+        .ok_or_else(|| unknown_rollout(&live, name))?;
+    let state = live
+        .state
+        .rollouts
+        .get(name)
+        .ok_or_else(|| unknown_rollout(&live, name))?;
+    let (next, actions) = step(
+        rollout,
+        state,
+        Input::Command {
+            command,
+            actor,
+            reason,
+        },
+        now,
+    )
+    .map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "illegal_transition",
+            e.to_string(),
+        )
+    })?;
+    if &next != state || !actions.is_empty() {
+        apply(shared, name, next.clone(), actions, now).await?;
+    }
+    Ok(next)
+}
+
+pub fn unknown_rollout(live: &Live, name: &str) -> ApiError {
+    let known: Vec<&str> = live
+        .config
+        .rollouts
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    ApiError::not_found(format!(
+        "no rollout {name:?}; known rollouts: {}",
+        known.join(", ")
+    ))
+}
+
+/// Carries out a step: log, persist, swap traffic, notify — in that order.
+async fn apply(
+    shared: &Shared,
+    name: &str,
+    next: RolloutState,
+    actions: Vec<Action>,
+    now: Millis,
+) -> Result<(), ApiError> {
+    let live = shared.live.load_full();
+    let store = shared.store.clone();
+    let decisions: Vec<Decision> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log(d) => Some(d.clone()),
+            Action::Notify(_) => None,
+        })
+        .collect();
+    let salt = live.state.salt(EntityKind::Rollout, name);
+    let record = EntityRecord {
+        kind: EntityKind::Rollout,
+        name: name.to_string(),
+        salt,
+        state: serde_json::to_value(&next).map_err(|e| ApiError::internal(e.to_string()))?,
+        updated_at: now,
+    };
+    let logged = tokio::task::spawn_blocking(move || -> Result<Vec<Decision>, String> {
+        let mut logged = Vec::with_capacity(decisions.len());
+        for mut d in decisions {
+            d.id = store.append_decision(&d).map_err(|e| e.to_string())?;
+            logged.push(d);
+        }
+        store.save_entity(&record).map_err(|e| e.to_string())?;
+        Ok(logged)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(ApiError::internal)?;
+
+    let mut state = live.state.clone();
+    state.rollouts.insert(name.to_string(), next.clone());
+    let assigner = Assigner::new(&live.config, &state);
+    shared.live.store(Arc::new(Live {
+        config: live.config.clone(),
+        config_version: live.config_version,
+        state,
+        assigner,
+    }));
+    for d in &logged {
+        tracing::info!(rollout = name, action = %d.action, from = %d.from_state, to = %d.to_state, reason = %d.reason, "decision");
+        shared
+            .telemetry
+            .decisions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    let rollout = live.config.rollout(name);
+    for a in &actions {
+        if let (Action::Notify(kind), Some(r)) = (a, rollout) {
+            shared
+                .notifier
+                .send(notification(r, &next, *kind, logged.last()));
+        }
+    }
+    Ok(())
+}
+
+fn notification(
+    rollout: &Rollout,
+    state: &RolloutState,
+    kind: Notification,
+    decision: Option<&Decision>,
+) -> crate::notify::Event {
+    crate::notify::Event {
+        kind,
+        rollout: rollout.name.clone(),
+        model: rollout.model.clone(),
+        state: describe(rollout, state),
+        traffic: state.traffic,
+        reason: decision.map(|d| d.reason.clone()).unwrap_or_default(),
+        actor: decision.map(|d| d.actor.clone()).unwrap_or_default(),
+        decision_id: decision.map(|d| d.id),
+    }
+}
+
+/// Ticks until the server stops. A failed tick is logged and the next one tries again.
+pub fn spawn(shared: std::sync::Weak<Shared>, every: Duration) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            if let Err(e) = tick(&shared).await {
+                tracing::error!(error = %e.message, "controller tick failed");
+            }
+        }
+    });
+}

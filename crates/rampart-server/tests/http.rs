@@ -1,0 +1,17 @@
+//! End-to-end tests of the HTTP API: a real server on port 0 with a temporary data directory,
+//! talked to over loopback by a real HTTP client. Built as one test binary (one link step); the
+//! scenarios live in the modules under `tests/http/`.
+
+#[path = "http/support.rs"]
+mod support;
+
+#[path = "http/assign.rs"]
+mod assign;
+#[path = "http/events.rs"]
+mod events;
+#[path = "http/evidence.rs"]
+mod evidence;
+#[path = "http/lifecycle.rs"]
+mod lifecycle;
+#[path = "http/ops.rs"]
+mod ops;
