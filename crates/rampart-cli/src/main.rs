@@ -2,6 +2,7 @@
 //! line on stderr and a non-zero exit code.
 
 mod client;
+mod experiments;
 mod rollouts;
 mod table;
 
@@ -49,6 +50,30 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Inspect, start or stop a split experiment on a running server.
+    Experiment {
+        #[command(subcommand)]
+        verb: experiments::ExperimentVerb,
+        #[command(flatten)]
+        target: client::Target,
+        /// Why: recorded in the decision log.
+        #[arg(long, global = true)]
+        reason: Option<String>,
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// The report of an experiment (or a rollout's last gate verdicts).
+    Report {
+        name: String,
+        #[command(flatten)]
+        target: client::Target,
+        /// Print the report's JSON.
+        #[arg(long)]
+        json: bool,
+        /// `table` for a terminal, `markdown` for an experiment record to file.
+        #[arg(long, value_enum, default_value_t)]
+        format: experiments::ReportFormat,
+    },
     /// Print the decision log, of every entity or of one.
     Log {
         entity: Option<String>,
@@ -93,6 +118,18 @@ fn main() -> ExitCode {
             reason,
             json,
         } => rollouts::rollout(&target, &verb, reason.as_deref(), json),
+        Command::Experiment {
+            verb,
+            target,
+            reason,
+            json,
+        } => experiments::experiment(&target, &verb, reason.as_deref(), json),
+        Command::Report {
+            name,
+            target,
+            json,
+            format,
+        } => experiments::report(&target, &name, format, json),
         Command::Log {
             entity,
             target,

@@ -1,7 +1,11 @@
-//! Tests of the real `rampart` binary: its commands, reload on SIGHUP, and durability of
-//! acknowledged events across a SIGKILL. Built as one test binary (one link step).
+//! Tests of the real `rampart` binary: its commands, reload on SIGHUP, durability of
+//! acknowledged events across a SIGKILL, the rollout verbs (`rollout`, `log`, `kill`), and the
+//! experiment verbs with their reports (`experiment`, `report`). Built as one test binary (one
+//! link step).
 
 mod support;
 
 mod commands;
 mod durability;
+mod report;
+mod rollouts;

@@ -69,7 +69,9 @@ impl Rng {
 }
 
 fn main() {
-    let config: Config = toml::from_str(CONFIG).expect("bench config parses");
+    let config: Config =
+        rampart_core::config::load_str(CONFIG, rampart_core::config::Format::Toml, "bench.toml")
+            .unwrap_or_else(|e| panic!("bench config: {e}"));
     let mut rng = Rng(1);
     let countries = ["de", "fr", "us", "jp"];
 

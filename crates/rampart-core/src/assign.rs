@@ -182,7 +182,7 @@ impl Assigner {
                         salt: state.salt(EntityKind::Rollout, &r.name),
                         status: st.status,
                         baseline: *index.get(&r.baseline)?,
-                        candidate: *index.get(&r.candidate)?,
+                        candidate: *index.get(st.candidate_of(r))?,
                         candidate_below: t,
                         control_from: match r.control {
                             crate::config::Control::Concurrent => t.max(BUCKETS - t),

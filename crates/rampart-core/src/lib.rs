@@ -1,10 +1,12 @@
 //! rampart-core: the pure domain of rampart.
 //!
 //! - [`config`]: the schema of the one config file, its loading and validation;
-//! - [`analysis`]: turns a rollout's evidence into gate verdicts (pass, fail with harm, inconclusive);
 //! - [`assign`]: the [`Assigner`], compiled from config and live state, that maps a unit to a variant;
 //! - [`record`]: exposures, outcome events and decisions as they are logged;
-//! - [`evidence`]: folds exposures and outcome events into per-variant sufficient statistics.
+//! - [`evidence`]: folds exposures and outcome events into per-variant sufficient statistics;
+//! - [`analysis`]: turns a rollout's evidence into gate verdicts (pass, fail with harm, inconclusive);
+//! - [`experiment`]: analyzes split experiments, applies their stopping rules and steps their lifecycle;
+//! - [`interleave`]: merges the rankings of ranking-model variants into one list and credits clicks.
 //!
 //! Nothing here does IO, reads a clock or spawns a task: time is always passed in.
 
@@ -12,6 +14,8 @@ pub mod analysis;
 pub mod assign;
 pub mod config;
 pub mod evidence;
+pub mod experiment;
+pub mod interleave;
 pub mod record;
 pub mod rollout;
 pub mod state;

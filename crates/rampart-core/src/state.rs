@@ -67,6 +67,9 @@ pub struct RolloutState {
     /// Why the rollout is in its status, in words.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Overrides the configured candidate: set when an experiment's winner starts the rollout.
+    #[serde(default)]
+    pub candidate: Option<String>,
 }
 
 impl RolloutState {
@@ -83,7 +86,13 @@ impl RolloutState {
             resume_to: None,
             consecutive_errors: 0,
             reason: None,
+            candidate: None,
         }
+    }
+
+    /// The variant the rollout ramps up: the override when set, else the configured candidate.
+    pub fn candidate_of<'a>(&'a self, rollout: &'a crate::config::Rollout) -> &'a str {
+        self.candidate.as_deref().unwrap_or(&rollout.candidate)
     }
 
     /// Time spent in the current stage, not counting pauses.
@@ -111,6 +120,12 @@ pub struct ExperimentState {
     pub stopped_at: Option<Millis>,
     #[serde(default)]
     pub winner: Option<String>,
+    /// What was fixed when the experiment started; a reload may not change it while running.
+    #[serde(default)]
+    pub preregistration: Option<crate::experiment::PreRegistration>,
+    /// Why the experiment is in its status, in words.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// A layer's buckets (of the layer's own hash) given to each experiment, as half-open ranges.
@@ -340,6 +355,10 @@ pub fn reconcile(
             started_at: e.autostart.then_some(now),
             stopped_at: None,
             winner: None,
+            preregistration: e
+                .autostart
+                .then(|| crate::experiment::PreRegistration::of(e)),
+            reason: None,
         };
         let rec = entity(
             EntityKind::Experiment,

@@ -242,6 +242,18 @@ fn absolute_max_on_a_ratio_metric() {
 }
 
 #[test]
+fn no_clicks_yet_can_pass_a_ratio_limit() {
+    // Zero numerator events everywhere: the observed variance is 0, so the limit's own variance
+    // (4 views per unit at a rate of 0.05) carries the test.
+    let gate = r#"{ metric = "ctr", max = 0.05 }"#;
+    let clean = verdict(gate, |t| t.units("v2", 3_000, None, views(|_| 0)));
+    assert_outcome(&clean, Outcome::Pass);
+    assert_eq!(clean.numbers.estimate, Some(0.0));
+    let few = verdict(gate, |t| t.units("v2", 5, None, views(|_| 0)));
+    assert_outcome(&few, Outcome::Inconclusive);
+}
+
+#[test]
 fn comparison_with_the_control() {
     let gate = r#"{ metric = "conversion", compare = "control" }"#;
     let run = |candidate: f64, n: u64| {

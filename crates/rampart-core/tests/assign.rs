@@ -126,11 +126,11 @@ fn ramp_up_is_monotone_for_candidate_and_control() {
             let is_cand = got.reason == Reason::Candidate;
             let is_ctrl = got.reason == Reason::Control;
             assert!(
-                !(prev_candidate[i] && !is_cand),
+                !prev_candidate[i] || is_cand,
                 "unit {k} left the candidate at {p}%"
             );
             assert!(
-                !(prev_control[i] && !is_ctrl),
+                !prev_control[i] || is_ctrl,
                 "unit {k} left the control at {p}%"
             );
             if is_cand {

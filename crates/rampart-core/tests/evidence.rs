@@ -725,6 +725,12 @@ fn reconfigure_keeps_unchanged_entities_and_resets_changed_ones() {
     assert_eq!(test.variants["v2"].units, 0);
     assert_eq!(metric(&test, "v2", "clicks").n, 0);
 
+    // A metric's goal only matters to the analysis: the evidence stays.
+    let mut goal = second.clone();
+    goal.metrics[0].goal = Some(rampart_core::config::Goal::Decrease);
+    assert!(agg.reconfigure(&goal).is_empty());
+    assert_eq!(agg.evidence("ramp").unwrap(), before);
+
     // A metric's definition changes: every entity reading it starts empty.
     let mut third = second.clone();
     third.metrics[0].window = Some(rampart_core::config::Duration::from_secs(86_400));

@@ -67,6 +67,8 @@ struct WrkRun {
     socket_errors: u64,
     /// CPU seconds this process (the server, not wrk) used during the run.
     server_cpu_s: f64,
+    /// Of which rampart's writer thread, which stores the exposures.
+    writer_cpu_s: f64,
 }
 
 /// A latency as wrk prints it (`812.00us`, `1.25ms`, `2.00s`), in milliseconds.
@@ -93,6 +95,7 @@ fn parse_wrk(out: &str) -> Option<WrkRun> {
         non_2xx: 0,
         socket_errors: 0,
         server_cpu_s: 0.0,
+        writer_cpu_s: 0.0,
     };
     for line in out.lines().map(str::trim) {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -120,7 +123,12 @@ fn parse_wrk(out: &str) -> Option<WrkRun> {
 
 /// Runs wrk against `url` for `seconds`; `None` when wrk is not installed.
 fn run_wrk(script: &Path, url: &str, seconds: u64) -> Result<Option<WrkRun>, Box<dyn Error>> {
-    let cpu = common::cpu_time();
+    let writer_cpu = || {
+        common::thread_times()
+            .get("rampart-writer")
+            .map_or(0.0, |t| t.on_cpu_s)
+    };
+    let (cpu, writer) = (common::cpu_time(), writer_cpu());
     let output = Command::new("wrk")
         .args(["-t1", &format!("-c{CONNECTIONS}"), &format!("-d{seconds}s")])
         .arg("--latency")
@@ -134,6 +142,7 @@ fn run_wrk(script: &Path, url: &str, seconds: u64) -> Result<Option<WrkRun>, Box
         Err(e) => return Err(e.into()),
     };
     let server_cpu_s = common::cpu_time().saturating_sub(cpu).as_secs_f64();
+    let writer_cpu_s = writer_cpu() - writer;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(fail(format!(
@@ -146,6 +155,7 @@ fn run_wrk(script: &Path, url: &str, seconds: u64) -> Result<Option<WrkRun>, Box
     let mut run =
         parse_wrk(&text).ok_or_else(|| fail(format!("unreadable wrk report:\n{text}")))?;
     run.server_cpu_s = server_cpu_s;
+    run.writer_cpu_s = writer_cpu_s;
     Ok(Some(run))
 }
 
@@ -191,11 +201,18 @@ impl WrkRun {
     fn server_cpu_us(&self) -> f64 {
         self.server_cpu_s * 1e6 / self.requests.max(1) as f64
     }
+
+    /// Of which the writer thread, storing the exposure.
+    fn writer_cpu_us(&self) -> f64 {
+        self.writer_cpu_s * 1e6 / self.requests.max(1) as f64
+    }
 }
 
-fn print_row(label: &str, requests_per_s: f64, p50_ms: f64, p99_ms: f64, cpu_us: f64) {
+/// One table row: requests/s, p50 and p99 in ms, server and writer CPU µs per request.
+fn print_row(label: &str, figures: [f64; 5]) {
+    let [requests_per_s, p50_ms, p99_ms, cpu_us, writer_us] = figures;
     println!(
-        "| {label:<26} | {requests_per_s:>10.0} | {p50_ms:>8.3} | {p99_ms:>8.3} | {cpu_us:>17.1} |"
+        "| {label:<26} | {requests_per_s:>10.0} | {p50_ms:>8.3} | {p99_ms:>8.3} | {cpu_us:>17.1} | {writer_us:>17.1} |"
     );
 }
 
@@ -247,12 +264,12 @@ fn main() -> Result<(), Box<dyn Error>> {
          targets in turns"
     );
     println!(
-        "| {:<26} | {:>10} | {:>8} | {:>8} | {:>17} |",
-        "target", "requests/s", "p50 ms", "p99 ms", "server CPU µs/req"
+        "| {:<26} | {:>10} | {:>8} | {:>8} | {:>17} | {:>17} |",
+        "target", "requests/s", "p50 ms", "p99 ms", "server CPU µs/req", "writer CPU µs/req"
     );
     println!(
-        "|{:-<28}|{:-<12}|{:-<10}|{:-<10}|{:-<19}|",
-        "", "", "", "", ""
+        "|{:-<28}|{:-<12}|{:-<10}|{:-<10}|{:-<19}|{:-<19}|",
+        "", "", "", "", "", ""
     );
     for _ in 0..rounds {
         for (i, (label, url)) in targets.iter().enumerate() {
@@ -268,10 +285,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
             print_row(
                 label,
-                run.requests_per_s,
-                run.p50_ms,
-                run.p99_ms,
-                run.server_cpu_us(),
+                [
+                    run.requests_per_s,
+                    run.p50_ms,
+                    run.p99_ms,
+                    run.server_cpu_us(),
+                    run.writer_cpu_us(),
+                ],
             );
             runs[i].push(run);
         }
@@ -286,10 +306,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         let requests_per_s = pick(|r| r.requests_per_s);
         print_row(
             label,
-            requests_per_s,
-            pick(|r| r.p50_ms),
-            pick(|r| r.p99_ms),
-            pick(WrkRun::server_cpu_us),
+            [
+                requests_per_s,
+                pick(|r| r.p50_ms),
+                pick(|r| r.p99_ms),
+                pick(WrkRun::server_cpu_us),
+                pick(WrkRun::writer_cpu_us),
+            ],
         );
         medians.push(requests_per_s);
     }

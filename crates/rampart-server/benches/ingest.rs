@@ -16,6 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Barrier;
 use std::time::Instant;
 
+use common::ThreadTime;
+
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 const BATCH: usize = 1_000;
@@ -80,13 +82,52 @@ fn expose_units(base: &str) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Posts `bodies` round-robin over `connections` threads; returns the events acknowledged as
-/// stored, the wall seconds and the CPU seconds of this whole process (server and clients).
+/// What one run measured: events acknowledged, wall seconds, CPU seconds of the whole process
+/// (server and clients), and the times of the writer thread and of the tokio workers.
+#[derive(Debug, Clone, Copy)]
+struct RunFigures {
+    accepted: u64,
+    wall_s: f64,
+    cpu_s: f64,
+    writer: ThreadTime,
+    workers: ThreadTime,
+}
+
+impl RunFigures {
+    fn per_event_us(&self, seconds: f64) -> f64 {
+        seconds * 1e6 / self.accepted.max(1) as f64
+    }
+
+    fn share(&self, seconds: f64) -> f64 {
+        100.0 * seconds / self.wall_s.max(1e-9)
+    }
+}
+
+/// Times of the writer thread and of the tokio workers so far.
+fn server_threads() -> (ThreadTime, ThreadTime) {
+    let mut writer = ThreadTime::default();
+    let mut workers = ThreadTime::default();
+    for (name, t) in common::thread_times() {
+        let sum = if name == "rampart-writer" {
+            &mut writer
+        } else if name.starts_with("tokio") {
+            &mut workers
+        } else {
+            continue;
+        };
+        sum.on_cpu_s += t.on_cpu_s;
+        sum.runnable_s += t.runnable_s;
+    }
+    (writer, workers)
+}
+
+/// Posts `bodies` round-robin over `connections` threads, each checking that every batch was
+/// stored whole.
 fn post_all(
     url: &str,
     bodies: &[String],
     connections: usize,
-) -> Result<(u64, f64, f64), Box<dyn Error>> {
+) -> Result<RunFigures, Box<dyn Error>> {
     let barrier = Barrier::new(connections + 1);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..connections)
@@ -115,7 +156,7 @@ fn post_all(
             })
             .collect();
         barrier.wait();
-        let (wall, cpu) = (Instant::now(), common::cpu_time());
+        let (wall, cpu, (writer, tokio)) = (Instant::now(), common::cpu_time(), server_threads());
         let mut accepted = 0;
         for w in workers {
             accepted += w
@@ -123,8 +164,16 @@ fn post_all(
                 .map_err(|_| "a client thread panicked")?
                 .map_err(|e| format!("a client failed: {e}"))?;
         }
-        let cpu = common::cpu_time().saturating_sub(cpu).as_secs_f64();
-        Ok((accepted, wall.elapsed().as_secs_f64(), cpu))
+        let wall_s = wall.elapsed().as_secs_f64();
+        let cpu_s = common::cpu_time().saturating_sub(cpu).as_secs_f64();
+        let (writer_after, tokio_after) = server_threads();
+        Ok(RunFigures {
+            accepted,
+            wall_s,
+            cpu_s,
+            writer: writer_after - writer,
+            workers: tokio_after - tokio,
+        })
     })
 }
 
@@ -154,47 +203,81 @@ fn main() -> Result<(), Box<dyn Error>> {
          connection count, {UNITS} exposed units"
     );
     println!(
-        "| {:>11} | {:>9} | {:>12} | {:>16} |",
-        "connections", "events", "events/s", "events / CPU s"
+        "(writer µs, HTTP µs, clients µs: CPU per event of the writer thread, of the tokio \
+         workers (HTTP, JSON, validation) and of the rest of this process (the clients); writer \
+         on, writer rq, HTTP rq: time running and waiting in the run queue for a core, as a share \
+         of wall time; the rest of the writer's time it waits for the disk or for work)"
     );
-    println!("|{:-<13}|{:-<11}|{:-<14}|{:-<18}|", "", "", "", "");
+    println!(
+        "| {:>5} | {:>7} | {:>6} | {:>8} | {:>10} | {:>9} | {:>9} | {:>9} | {:>9} | {:>10} | {:>10} |",
+        "conns",
+        "events",
+        "wall s",
+        "events/s",
+        "ev./CPU s",
+        "writer µs",
+        "writer on",
+        "writer rq",
+        "HTTP µs",
+        "HTTP rq",
+        "clients µs"
+    );
+    println!(
+        "|{:-<7}|{:-<9}|{:-<8}|{:-<10}|{:-<12}|{:-<11}|{:-<11}|{:-<11}|{:-<11}|{:-<12}|{:-<12}|",
+        "", "", "", "", "", "", "", "", "", "", ""
+    );
     let mut next_event = 0u64;
     let mut summary = Vec::new();
     let mut sent = 0u64;
     for connections in CONNECTIONS {
-        let mut rates = Vec::new();
-        let mut cpu_rates = Vec::new();
+        let mut runs = Vec::new();
         for _ in 0..rounds {
             let ts = rampart_server::now_ms();
             let bodies: Vec<String> = (0..events / BATCH)
                 .map(|b| batch_body(next_event + (b * BATCH) as u64, ts))
                 .collect();
             next_event += events as u64;
-            let (accepted, wall, cpu) = post_all(&url, &bodies, connections)?;
-            sent += accepted;
-            let rate = accepted as f64 / wall;
-            let cpu_rate = accepted as f64 / cpu.max(1e-9);
-            println!("| {connections:>11} | {accepted:>9} | {rate:>12.0} | {cpu_rate:>16.0} |");
-            rates.push(rate);
-            cpu_rates.push(cpu_rate);
+            let r = post_all(&url, &bodies, connections)?;
+            sent += r.accepted;
+            println!(
+                "| {connections:>5} | {:>7} | {:>6.3} | {:>8.0} | {:>10.0} | {:>9.2} | {:>8.0}% | {:>8.0}% | {:>9.2} | {:>9.0}% | {:>10.2} |",
+                r.accepted,
+                r.wall_s,
+                r.accepted as f64 / r.wall_s,
+                r.accepted as f64 / r.cpu_s.max(1e-9),
+                r.per_event_us(r.writer.on_cpu_s),
+                r.share(r.writer.on_cpu_s),
+                r.share(r.writer.runnable_s),
+                r.per_event_us(r.workers.on_cpu_s),
+                r.share(r.workers.runnable_s),
+                r.per_event_us(r.cpu_s - r.writer.on_cpu_s - r.workers.on_cpu_s).max(0.0),
+            );
+            runs.push(r);
         }
+        let pick = |f: &dyn Fn(&RunFigures) -> f64| {
+            common::median(&runs.iter().map(f).collect::<Vec<_>>()).unwrap_or(0.0)
+        };
         summary.push((
             connections,
-            common::median(&rates).unwrap_or(0.0),
-            common::median(&cpu_rates).unwrap_or(0.0),
+            pick(&|r| r.accepted as f64 / r.wall_s),
+            pick(&|r| r.accepted as f64 / r.cpu_s.max(1e-9)),
+            pick(&|r| r.per_event_us(r.writer.on_cpu_s)),
         ));
     }
 
     println!("\nmedians (target {TARGET_PER_S:.0} events/s acknowledged):");
-    for (connections, rate, cpu_rate) in &summary {
+    for (connections, rate, cpu_rate, writer_us) in &summary {
         let verdict = if *rate >= TARGET_PER_S {
             "meets"
         } else {
             "below"
         };
+        // The writer is one thread: it cannot store faster than one event per writer_us.
         println!(
-            "{connections} connections: {rate:.0} events/s wall, {cpu_rate:.0} events per CPU \
-             second ({verdict} the target)"
+            "{connections} connections: {rate:.0} events/s wall ({verdict} the target), \
+             {cpu_rate:.0} events per CPU second; writer {writer_us:.2} µs/event, so at most \
+             {:.0} events/s with the writer alone on a core",
+            1e6 / writer_us.max(1e-9)
         );
     }
 

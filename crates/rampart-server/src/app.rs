@@ -45,6 +45,8 @@ pub struct Shared {
     pub control_lock: tokio::sync::Mutex<()>,
     /// The controller's last look at each rollout.
     pub looks: crate::controller::Looks,
+    /// The controller's last report on each experiment.
+    pub experiment_reports: crate::experiments::Reports,
     pub notifier: crate::notify::Notifier,
     next_id: AtomicU64,
 }
@@ -69,6 +71,7 @@ impl Shared {
             ready: AtomicBool::new(false),
             control_lock: tokio::sync::Mutex::new(()),
             looks: Default::default(),
+            experiment_reports: Default::default(),
             notifier,
             // Random high bits keep ids of different processes apart.
             next_id: AtomicU64::new(crate::live::random_u64() & 0xFFFF_FFFF_0000_0000),
@@ -105,6 +108,7 @@ impl Shared {
                 .collect();
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", errs.to_string()).with_details(json!(details))
         })?;
+        crate::experiments::check_preregistrations(&self.live.load(), &config)?;
         let store = self.store.clone();
         let live =
             tokio::task::spawn_blocking(move || apply_config(&*store, config, &text, now_ms()))
@@ -148,6 +152,7 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::rollouts::routes())
+        .merge(crate::experiments::routes())
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /v1/status for what is served")
         })

@@ -56,7 +56,13 @@ pub async fn tick(shared: &Shared) -> Result<(), ApiError> {
             actions,
             verdicts,
             assessment,
-        } = look(rollout, &live.config, state, evidence.as_ref(), now);
+        } = look(
+            &crate::experiments::effective_rollout(rollout, state),
+            &live.config,
+            state,
+            evidence.as_ref(),
+            now,
+        );
         shared
             .looks
             .lock()
@@ -134,7 +140,7 @@ pub fn unknown_rollout(live: &Live, name: &str) -> ApiError {
 }
 
 /// Carries out a step: log, persist, swap traffic, notify — in that order.
-async fn apply(
+pub(crate) async fn apply(
     shared: &Shared,
     name: &str,
     next: RolloutState,
@@ -228,6 +234,9 @@ pub fn spawn(shared: std::sync::Weak<Shared>, every: Duration) {
             };
             if let Err(e) = tick(&shared).await {
                 tracing::error!(error = %e.message, "controller tick failed");
+            }
+            if let Err(e) = crate::experiments::tick(&shared).await {
+                tracing::error!(error = %e.message, "experiment tick failed");
             }
         }
     });

@@ -9,6 +9,7 @@ mod app;
 mod clock;
 mod controller;
 mod error;
+mod experiments;
 mod live;
 mod notify;
 mod rollouts;

@@ -51,7 +51,7 @@ pub fn view(shared: &Shared, rollout: &Rollout, state: Option<&RolloutState>) ->
         "name": rollout.name,
         "model": rollout.model,
         "baseline": rollout.baseline,
-        "candidate": rollout.candidate,
+        "candidate": state.map_or(rollout.candidate.as_str(), |s| s.candidate_of(rollout)),
         "control": rollout.control,
         "on_fail": rollout.on_fail,
         "stages": rollout.stages,

@@ -7,11 +7,19 @@ mod support;
 
 #[path = "http/assign.rs"]
 mod assign;
+#[path = "http/commands.rs"]
+mod commands;
 #[path = "http/events.rs"]
 mod events;
 #[path = "http/evidence.rs"]
 mod evidence;
+#[path = "http/experiments.rs"]
+mod experiments;
 #[path = "http/lifecycle.rs"]
 mod lifecycle;
 #[path = "http/ops.rs"]
 mod ops;
+#[path = "http/rollouts.rs"]
+mod rollouts;
+#[path = "http/webhooks.rs"]
+mod webhooks;

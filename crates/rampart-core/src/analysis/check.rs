@@ -231,11 +231,16 @@ pub(super) fn absolute(
     }
     let a = arm(stats, "candidate")?;
     let nf = a.n as f64;
-    // A proportion tested at its limit uses the variance there, so "0 errors so far" can pass.
-    let variance = if stats.kind == MetricKind::Binary && limit > 0.0 && limit < 1.0 {
-        limit * (1.0 - limit) / nf
-    } else {
-        a.variance
+    // A proportion tested at its limit uses the variance there, so "0 errors so far" can pass. A
+    // ratio capped below 1 (errors per request) is at least as noisy as that many independent
+    // trials at the limit; clustering within units only adds to it, hence the larger of the two.
+    let at_limit = limit > 0.0 && limit < 1.0;
+    let variance = match stats.kind {
+        MetricKind::Binary if at_limit => limit * (1.0 - limit) / nf,
+        MetricKind::Ratio if at_limit && stats.den_sum > 0.0 => {
+            a.variance.max(limit * (1.0 - limit) / stats.den_sum)
+        }
+        _ => a.variance,
     };
     Ok(Quantity {
         measure: Measure::Value,

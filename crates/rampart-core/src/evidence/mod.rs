@@ -134,7 +134,7 @@ fn declared(config: &Config) -> Vec<Declared> {
         names
             .into_iter()
             .filter_map(|n| config.metric(n))
-            .cloned()
+            .map(folded)
             .collect()
     };
     let segments = |own: &[String]| {
@@ -191,7 +191,7 @@ fn declared(config: &Config) -> Vec<Declared> {
             def: EntityDef {
                 kind: EntityKind::Holdout,
                 models: h.models.clone(),
-                metrics: config.metrics.clone(),
+                metrics: config.metrics.iter().map(folded).collect(),
                 segments: config.segments.clone(),
             },
             variants,
@@ -327,5 +327,14 @@ impl Aggregator {
             .iter()
             .find(|e| e.name == entity)
             .map(EntityState::unit_count)
+    }
+}
+
+/// The parts of a metric that decide what is folded; `goal` only matters to the analysis, so
+/// changing it keeps the evidence.
+fn folded(m: &crate::config::Metric) -> crate::config::Metric {
+    crate::config::Metric {
+        goal: None,
+        ..m.clone()
     }
 }

@@ -1,6 +1,8 @@
 //! What the HTTP benches share: the config they serve (the quickstart example), starting rampart
-//! in process on a temporary data directory, CPU time of this process, and medians.
+//! in process on a temporary data directory, CPU time of this process and of its threads, and
+//! medians.
 
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::path::Path;
 use std::time::Duration;
@@ -25,15 +27,61 @@ pub fn start_rampart(rt: &tokio::runtime::Runtime, dir: &Path) -> Result<Running
 /// CPU time used by this process so far (user + system), from `/proc/self/stat`; zero where that
 /// file does not exist. On a shared machine it is steadier than wall time.
 pub fn cpu_time() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return Duration::ZERO;
+    std::fs::read_to_string("/proc/self/stat")
+        .map(|stat| stat_cpu(&stat))
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Time a thread spent running on a core and waiting in the run queue for one (the second grows
+/// when other processes keep the cores busy), from `/proc/.../schedstat`.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct ThreadTime {
+    pub on_cpu_s: f64,
+    pub runnable_s: f64,
+}
+
+impl std::ops::Sub for ThreadTime {
+    type Output = ThreadTime;
+    fn sub(self, before: ThreadTime) -> ThreadTime {
+        ThreadTime {
+            on_cpu_s: self.on_cpu_s - before.on_cpu_s,
+            runnable_s: self.runnable_s - before.runnable_s,
+        }
+    }
+}
+
+/// Times of the live threads of this process so far, summed per thread name (tokio's workers
+/// share one name); empty where `/proc` does not exist.
+pub fn thread_times() -> BTreeMap<String, ThreadTime> {
+    let mut out: BTreeMap<String, ThreadTime> = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
     };
-    // utime and stime are the 14th and 15th fields, in clock ticks (100 per second on Linux);
-    // the command name before them may hold spaces, so count from its closing ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
+    for task in tasks.flatten() {
+        // A thread that ended since the listing has no files any more: it is simply not counted.
+        let (Ok(name), Ok(sched)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("schedstat")),
+        ) else {
+            continue;
+        };
+        let mut ns = sched
+            .split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0) as f64 / 1e9);
+        let t = out.entry(name.trim_end().to_string()).or_default();
+        t.on_cpu_s += ns.next().unwrap_or(0.0);
+        t.runnable_s += ns.next().unwrap_or(0.0);
+    }
+    out
+}
+
+/// The CPU time (user + system) of a `/proc/.../stat` line.
+fn stat_cpu(stat: &str) -> Duration {
+    // The name before the fields sits in parentheses and may hold spaces: skip to the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    // utime and stime are the 14th and 15th fields of the line, in clock ticks (100 per second
+    // on Linux): the 12th and 13th after the name.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| {
         fields
             .get(i)

@@ -1,0 +1,371 @@
+//! One comparison of a variant with the control on one metric, from the two arms' sufficient
+//! statistics: each arm's value, the absolute and relative lift with fixed-horizon intervals and
+//! p-value, the always-valid p-value and confidence sequence (two-sided mSPRT), and for binary
+//! metrics the Bayesian probability to beat the control. Also the fixed-horizon sample size.
+
+use rampart_stats::{
+    beta_binomial, mixing_variance_for_effect, proportion_effect_size, ratio, sample_size,
+    two_proportions, welch, Alternative, AsymptoticCs, BetaPrior, Comparison, Moments, Msprt,
+    PowerSpec, PowerTest, Proportion, RatioMoments, Reason, StatsError, TestSpec,
+};
+use serde::Serialize;
+
+use crate::analysis::{HORIZON_UNITS, MIN_RELATIVE_EFFECT};
+use crate::config::{Goal, Metric, MetricKind};
+use crate::evidence::MetricStats;
+
+/// Why a comparison (or a sample size) has no numbers yet: the report says this instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(super) enum Missing {
+    #[error("metric {0:?} is not defined in the config")]
+    UnknownMetric(String),
+    #[error("not enough data: the {arm} has {n} observation(s); at least 2 are needed")]
+    TooFew { arm: &'static str, n: u64 },
+    #[error("not enough data: every observation has the same value (zero variance)")]
+    ZeroVariance,
+    #[error("not enough data: the {arm}'s denominator sums to 0, so its ratio is undefined")]
+    ZeroDenominator { arm: &'static str },
+    #[error("not enough data: the control's value is 0, so a relative effect is undefined")]
+    ZeroControl,
+    #[error("the evidence holds a value that is not a finite number")]
+    NonFinite,
+    #[error("the statistics refused a parameter: {0}")]
+    Parameter(String),
+}
+
+impl From<StatsError> for Missing {
+    fn from(e: StatsError) -> Missing {
+        match e {
+            StatsError::NotEnoughData { reason } => match reason {
+                Reason::ZeroVariance | Reason::ProportionAtBoundary => Missing::ZeroVariance,
+                Reason::ZeroDenominatorMean => Missing::ZeroDenominator { arm: "control" },
+                Reason::NonFiniteInput => Missing::NonFinite,
+                Reason::TooFewUnits => Missing::TooFew {
+                    arm: "control",
+                    n: 0,
+                },
+            },
+            other => Missing::Parameter(other.to_string()),
+        }
+    }
+}
+
+/// An estimate with its two-sided interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Lift {
+    pub estimate: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// The numbers of one comparison when the data allow one.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Tested {
+    pub control: f64,
+    pub treatment: f64,
+    /// Treatment − control with its fixed-horizon interval.
+    pub absolute: Lift,
+    /// Treatment / control − 1 with its fixed-horizon delta-method interval.
+    pub relative: Option<Lift>,
+    pub p_value: f64,
+    /// Treatment − control with its always-valid confidence sequence.
+    pub always_valid: Lift,
+    pub always_valid_p_value: f64,
+    /// P(treatment beats control in the goal direction), binary metrics only.
+    pub prob_beat_control: Option<f64>,
+}
+
+/// The value of one arm: mean per unit (per event for latency), or Σ num / Σ den for ratios.
+pub(super) fn arm_value(stats: &MetricStats) -> Option<f64> {
+    match stats.kind {
+        MetricKind::Ratio => stats.ratio(),
+        _ => stats.mean(),
+    }
+}
+
+fn finite(values: &[f64]) -> Result<(), Missing> {
+    if values.iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(Missing::NonFinite)
+    }
+}
+
+fn enough(stats: &MetricStats, arm: &'static str) -> Result<(), Missing> {
+    if stats.n < 2 {
+        return Err(Missing::TooFew { arm, n: stats.n });
+    }
+    finite(&[
+        stats.sum,
+        stats.sum_sq,
+        stats.den_sum,
+        stats.den_sum_sq,
+        stats.cross,
+    ])
+}
+
+/// Units and converted units of a binary metric.
+pub(super) fn proportion(stats: &MetricStats) -> Result<Proportion, Missing> {
+    let successes = stats.sum.round();
+    if !(0.0..=stats.n as f64).contains(&successes) {
+        return Err(Missing::NonFinite);
+    }
+    Ok(Proportion::new(stats.n, successes as u64))
+}
+
+pub(super) fn ratio_moments(stats: &MetricStats) -> RatioMoments {
+    RatioMoments::from_sums(
+        stats.n as f64,
+        stats.sum,
+        stats.den_sum,
+        stats.sum_sq,
+        stats.den_sum_sq,
+        stats.cross,
+    )
+}
+
+/// The fixed-horizon comparison that fits the metric's kind: two-proportion z-test for binary,
+/// delta-method z-test for ratio, Welch's t-test for the others (latency: over events).
+fn fixed_horizon(
+    kind: MetricKind,
+    control: &MetricStats,
+    treatment: &MetricStats,
+    alpha: f64,
+) -> Result<Comparison, Missing> {
+    let spec = TestSpec::two_sided(alpha);
+    let result = match kind {
+        MetricKind::Binary => two_proportions(&proportion(control)?, &proportion(treatment)?, spec),
+        MetricKind::Ratio => {
+            if control.den_sum == 0.0 {
+                return Err(Missing::ZeroDenominator { arm: "control" });
+            }
+            if treatment.den_sum == 0.0 {
+                return Err(Missing::ZeroDenominator { arm: "variant" });
+            }
+            ratio(&ratio_moments(control), &ratio_moments(treatment), spec)
+        }
+        _ => {
+            let m = |s: &MetricStats| Moments::from_sums(s.n as f64, s.sum, s.sum_sq);
+            welch(&m(control), &m(treatment), spec)
+        }
+    };
+    Ok(result?)
+}
+
+/// Mixing variance of the always-valid test on the absolute difference: the larger of the
+/// squared minimum effect of interest (`mde` × the control's value, 5% when no mde is set) and
+/// the data-scaled ρ²σ̂² of the asymptotic confidence sequence tuned to `HORIZON_UNITS` per arm.
+pub(super) fn mixing_variance(
+    control: f64,
+    variance: f64,
+    units: f64,
+    alpha: f64,
+    mde: Option<f64>,
+) -> Result<f64, Missing> {
+    let rho2 = AsymptoticCs::new(alpha, HORIZON_UNITS, Alternative::TwoSided)?.rho2();
+    let scaled = rho2 * variance * units;
+    let effect = mde.unwrap_or(MIN_RELATIVE_EFFECT) * control.abs();
+    let by_effect = if effect > 0.0 && effect.is_finite() {
+        mixing_variance_for_effect(effect)?
+    } else {
+        0.0
+    };
+    let tau2 = by_effect.max(scaled);
+    finite(&[tau2])?;
+    if tau2 <= 0.0 {
+        return Err(Missing::ZeroVariance);
+    }
+    Ok(tau2)
+}
+
+/// Compares `treatment` with `control` on `metric`.
+pub(super) fn compare(
+    metric: &Metric,
+    control: &MetricStats,
+    treatment: &MetricStats,
+    alpha: f64,
+    mde: Option<f64>,
+) -> Result<Tested, Missing> {
+    enough(control, "control")?;
+    enough(treatment, "variant")?;
+    let c = fixed_horizon(metric.kind, control, treatment, alpha)?;
+    let abs = c.absolute;
+    let relative = c.relative.map(|r| Lift {
+        estimate: r.estimate,
+        lower: r.interval.lower,
+        upper: r.interval.upper,
+    });
+    let variance = abs.std_error * abs.std_error;
+    let (nc, nt) = (control.n as f64, treatment.n as f64);
+    let units = 2.0 * nc * nt / (nc + nt);
+    let tau2 = mixing_variance(c.control_mean, variance, units, alpha, mde)?;
+    let look =
+        Msprt::new(tau2, alpha, Alternative::TwoSided)?.look(abs.estimate, variance, 0.0, None)?;
+    let prob_beat_control = if metric.kind == MetricKind::Binary {
+        let b = beta_binomial(
+            &proportion(control)?,
+            &proportion(treatment)?,
+            BetaPrior::default(),
+        )?;
+        Some(match metric.goal() {
+            Goal::Increase => b.prob_treatment_better,
+            Goal::Decrease => 1.0 - b.prob_treatment_better,
+        })
+    } else {
+        None
+    };
+    let tested = Tested {
+        control: c.control_mean,
+        treatment: c.treatment_mean,
+        absolute: Lift {
+            estimate: abs.estimate,
+            lower: abs.interval.lower,
+            upper: abs.interval.upper,
+        },
+        relative,
+        p_value: abs.p_value,
+        always_valid: Lift {
+            estimate: abs.estimate,
+            lower: look.interval.lower,
+            upper: look.interval.upper,
+        },
+        always_valid_p_value: look.p_value,
+        prob_beat_control,
+    };
+    let mut all = vec![
+        tested.control,
+        tested.treatment,
+        tested.p_value,
+        tested.always_valid_p_value,
+        tested.absolute.lower,
+        tested.absolute.upper,
+        tested.always_valid.lower,
+        tested.always_valid.upper,
+    ];
+    all.extend(
+        tested
+            .relative
+            .iter()
+            .flat_map(|r| [r.estimate, r.lower, r.upper]),
+    );
+    all.extend(tested.prob_beat_control);
+    finite(&all)?;
+    Ok(tested)
+}
+
+/// Standardized effect of a relative change `mde` of the control's value, for a two-sided
+/// z-test: Cohen's h for binary metrics, mde·|value| / σ for the others (σ of the linearized
+/// per-unit ratio for ratio metrics).
+pub(super) fn effect_size(
+    metric: &Metric,
+    control: &MetricStats,
+    mde: f64,
+) -> Result<(f64, f64), Missing> {
+    enough(control, "control")?;
+    let value = arm_value(control).ok_or(match metric.kind {
+        MetricKind::Ratio => Missing::ZeroDenominator { arm: "control" },
+        _ => Missing::NonFinite,
+    })?;
+    let d = match metric.kind {
+        MetricKind::Binary => {
+            let shifted = match metric.goal() {
+                Goal::Increase => value * (1.0 + mde),
+                Goal::Decrease => value * (1.0 - mde),
+            };
+            if value <= 0.0 {
+                return Err(Missing::ZeroControl);
+            }
+            if !(0.0..=1.0).contains(&shifted) {
+                return Err(Missing::Parameter(format!(
+                    "a change of {mde} from a rate of {value} leaves [0, 1]"
+                )));
+            }
+            proportion_effect_size(shifted, value)?.abs()
+        }
+        MetricKind::Ratio => {
+            let sd = ratio_moments(control).linearized_variance().sqrt();
+            if sd <= 0.0 {
+                return Err(Missing::ZeroVariance);
+            }
+            mde * value.abs() / sd
+        }
+        _ => {
+            let sd = control.variance().ok_or(Missing::NonFinite)?.sqrt();
+            if sd <= 0.0 {
+                return Err(Missing::ZeroVariance);
+            }
+            mde * value.abs() / sd
+        }
+    };
+    finite(&[d])?;
+    if d <= 0.0 {
+        return Err(Missing::ZeroControl);
+    }
+    Ok((value, d))
+}
+
+/// Control units (continuous; round up) for power `power` at level `alpha`, two-sided, with
+/// `ratio` = variant units / control units.
+pub(super) fn required_control_units(
+    d: f64,
+    alpha: f64,
+    power: f64,
+    ratio: f64,
+) -> Result<f64, Missing> {
+    let n = sample_size(
+        PowerTest::Z,
+        d,
+        power,
+        &PowerSpec::new(alpha, Alternative::TwoSided, ratio),
+    )?;
+    finite(&[n])?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixing_variance_takes_the_larger_scale() {
+        // mde 10% of 0.2 is 0.02: τ² = 4e-4 beats ρ²·V·n = ρ²·1e-4·100.
+        let tau2 = mixing_variance(0.2, 1e-4, 100.0, 0.05, Some(0.1)).unwrap();
+        assert!((tau2 - 4e-4).abs() < 1e-15);
+        let rho2 = AsymptoticCs::new(0.05, HORIZON_UNITS, Alternative::TwoSided)
+            .unwrap()
+            .rho2();
+        // A control at 0 leaves only the data-scaled term.
+        let tau2 = mixing_variance(0.0, 0.01, 1_000.0, 0.05, None).unwrap();
+        assert!((tau2 - rho2 * 10.0).abs() < 1e-15);
+        assert_eq!(
+            mixing_variance(0.0, 0.0, 1_000.0, 0.05, None),
+            Err(Missing::ZeroVariance)
+        );
+    }
+
+    #[test]
+    fn one_unit_per_arm_is_not_enough() {
+        let metric = Metric {
+            name: "m".into(),
+            kind: MetricKind::Sum,
+            event: Some("e".into()),
+            numerator: None,
+            denominator: None,
+            window: None,
+            goal: None,
+        };
+        let mut one = MetricStats::new(MetricKind::Sum);
+        one.n = 1;
+        one.sum = 3.0;
+        one.sum_sq = 9.0;
+        let err = compare(&metric, &one, &one, 0.05, None).unwrap_err();
+        assert_eq!(
+            err,
+            Missing::TooFew {
+                arm: "control",
+                n: 1
+            }
+        );
+        assert!(err.to_string().starts_with("not enough data"));
+    }
+}
