@@ -4,17 +4,17 @@
 //! the API go through the same path.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_core::analysis::GateVerdict;
 use rampart_core::config::Rollout;
 use rampart_core::rollout::{describe, look, step, Action, Input, Look, Notification};
 use rampart_core::state::RolloutState;
-use rampart_core::{Assigner, Decision, EntityKind, EntityRecord, Millis};
+use rampart_core::{Decision, EntityKind, Millis};
 
 use crate::app::Shared;
 use crate::clock::now_ms;
+use crate::effects::{persist_step, swap_state};
 use crate::error::ApiError;
 use crate::live::Live;
 
@@ -147,8 +147,6 @@ pub(crate) async fn apply(
     actions: Vec<Action>,
     now: Millis,
 ) -> Result<(), ApiError> {
-    let live = shared.live.load_full();
-    let store = shared.store.clone();
     let decisions: Vec<Decision> = actions
         .iter()
         .filter_map(|a| match a {
@@ -156,43 +154,15 @@ pub(crate) async fn apply(
             Action::Notify(_) => None,
         })
         .collect();
-    let salt = live.state.salt(EntityKind::Rollout, name);
-    let record = EntityRecord {
-        kind: EntityKind::Rollout,
-        name: name.to_string(),
-        salt,
-        state: serde_json::to_value(&next).map_err(|e| ApiError::internal(e.to_string()))?,
-        updated_at: now,
-    };
-    let logged = tokio::task::spawn_blocking(move || -> Result<Vec<Decision>, String> {
-        let mut logged = Vec::with_capacity(decisions.len());
-        for mut d in decisions {
-            d.id = store.append_decision(&d).map_err(|e| e.to_string())?;
-            logged.push(d);
-        }
-        store.save_entity(&record).map_err(|e| e.to_string())?;
-        Ok(logged)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(ApiError::internal)?;
-
-    let mut state = live.state.clone();
-    state.rollouts.insert(name.to_string(), next.clone());
-    let assigner = Assigner::new(&live.config, &state);
-    shared.live.store(Arc::new(Live {
-        config: live.config.clone(),
-        config_version: live.config_version,
-        state,
-        assigner,
-    }));
+    let state = serde_json::to_value(&next).map_err(|e| ApiError::internal(e.to_string()))?;
+    let logged = persist_step(shared, EntityKind::Rollout, name, state, decisions, now).await?;
+    swap_state(shared, |s| {
+        s.rollouts.insert(name.to_string(), next.clone());
+    });
     for d in &logged {
         tracing::info!(rollout = name, action = %d.action, from = %d.from_state, to = %d.to_state, reason = %d.reason, "decision");
-        shared
-            .telemetry
-            .decisions
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+    let live = shared.live.load();
     let rollout = live.config.rollout(name);
     for a in &actions {
         if let (Action::Notify(kind), Some(r)) = (a, rollout) {

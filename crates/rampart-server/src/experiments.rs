@@ -18,13 +18,14 @@ use rampart_core::experiment::{
     analyze, check_preregistration, look, step, Action, Command, ExperimentReport, Input, Look,
     Verdict,
 };
-use rampart_core::state::{ExperimentState, ExperimentStatus, LiveState, RolloutState};
-use rampart_core::{Assigner, Decision, EntityKind, EntityRecord, Millis};
+use rampart_core::state::{ExperimentState, ExperimentStatus, RolloutState};
+use rampart_core::{Decision, EntityKind, Millis};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::app::{parse_body, Shared};
 use crate::clock::now_ms;
+use crate::effects::{persist_step, swap_state};
 use crate::error::ApiError;
 use crate::live::Live;
 
@@ -187,58 +188,6 @@ async fn apply(
         }
     }
     Ok(())
-}
-
-/// Appends `decisions` to the log and stores the entity's new state (keeping its salt), in that
-/// order and off the runtime's threads; returns the decisions with their ids.
-async fn persist_step(
-    shared: &Shared,
-    kind: EntityKind,
-    name: &str,
-    state: Value,
-    decisions: Vec<Decision>,
-    now: Millis,
-) -> Result<Vec<Decision>, ApiError> {
-    let record = EntityRecord {
-        kind,
-        name: name.to_string(),
-        salt: shared.live.load().state.salt(kind, name),
-        state,
-        updated_at: now,
-    };
-    let store = shared.store.clone();
-    let logged = tokio::task::spawn_blocking(move || -> Result<Vec<Decision>, String> {
-        let mut logged = Vec::with_capacity(decisions.len());
-        for mut d in decisions {
-            d.id = store.append_decision(&d).map_err(|e| e.to_string())?;
-            logged.push(d);
-        }
-        store.save_entity(&record).map_err(|e| e.to_string())?;
-        Ok(logged)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(ApiError::internal)?;
-    shared
-        .telemetry
-        .decisions
-        .fetch_add(logged.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    Ok(logged)
-}
-
-/// Swaps in a live view whose state `change` edited, with an assigner compiled from it. Callers
-/// hold the control lock, so no other change interleaves.
-fn swap_state(shared: &Shared, change: impl FnOnce(&mut LiveState)) {
-    let live = shared.live.load_full();
-    let mut state = live.state.clone();
-    change(&mut state);
-    let assigner = Assigner::new(&live.config, &state);
-    shared.live.store(Arc::new(Live {
-        config: live.config.clone(),
-        config_version: live.config_version,
-        state,
-        assigner,
-    }));
 }
 
 /// Starts `rollout` with the experiment's winner as its candidate. A rollout that is already
@@ -503,7 +452,7 @@ primary = "{primary}"
     fn live(config: Config) -> Live {
         let reconciled =
             rampart_core::state::reconcile(&config, &[], 0, &mut || 7).expect("reconciles");
-        let assigner = Assigner::new(&config, &reconciled.state);
+        let assigner = rampart_core::Assigner::new(&config, &reconciled.state);
         Live {
             config: Arc::new(config),
             config_version: 1,

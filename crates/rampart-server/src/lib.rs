@@ -8,6 +8,7 @@
 mod app;
 mod clock;
 mod controller;
+mod effects;
 mod error;
 mod experiments;
 mod live;

@@ -1,0 +1,65 @@
+//! Carrying out decisions: append them to the decision log and store the entity's new state (in
+//! that order, off the runtime's threads), then swap in a live view compiled from the new state.
+//! Rollouts and experiments both go through here.
+
+use std::sync::Arc;
+
+use rampart_core::state::LiveState;
+use rampart_core::{Assigner, Decision, EntityKind, EntityRecord, Millis};
+use serde_json::Value;
+
+use crate::app::Shared;
+use crate::error::ApiError;
+use crate::live::Live;
+
+/// Appends `decisions` to the log and stores the entity's new state (keeping its salt), in that
+/// order and off the runtime's threads; returns the decisions with their ids.
+pub(crate) async fn persist_step(
+    shared: &Shared,
+    kind: EntityKind,
+    name: &str,
+    state: Value,
+    decisions: Vec<Decision>,
+    now: Millis,
+) -> Result<Vec<Decision>, ApiError> {
+    let record = EntityRecord {
+        kind,
+        name: name.to_string(),
+        salt: shared.live.load().state.salt(kind, name),
+        state,
+        updated_at: now,
+    };
+    let store = shared.store.clone();
+    let logged = tokio::task::spawn_blocking(move || -> Result<Vec<Decision>, String> {
+        let mut logged = Vec::with_capacity(decisions.len());
+        for mut d in decisions {
+            d.id = store.append_decision(&d).map_err(|e| e.to_string())?;
+            logged.push(d);
+        }
+        store.save_entity(&record).map_err(|e| e.to_string())?;
+        Ok(logged)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(ApiError::internal)?;
+    shared
+        .telemetry
+        .decisions
+        .fetch_add(logged.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    Ok(logged)
+}
+
+/// Swaps in a live view whose state `change` edited, with an assigner compiled from it. Callers
+/// hold the control lock, so no other change interleaves.
+pub(crate) fn swap_state(shared: &Shared, change: impl FnOnce(&mut LiveState)) {
+    let live = shared.live.load_full();
+    let mut state = live.state.clone();
+    change(&mut state);
+    let assigner = Assigner::new(&live.config, &state);
+    shared.live.store(Arc::new(Live {
+        config: live.config.clone(),
+        config_version: live.config_version,
+        state,
+        assigner,
+    }));
+}
