@@ -541,7 +541,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Json<Value> {
         .map(|r| {
             let st = live.state.rollouts.get(&r.name);
             json!({
-                "name": r.name, "model": r.model, "baseline": r.baseline, "candidate": r.candidate,
+                "name": r.name, "model": r.model, "baseline": r.baseline, "candidate": st.map_or(r.candidate.as_str(), |s| s.candidate_of(r)),
                 "status": st.map(|s| s.status.as_str()), "stage": st.map(|s| s.stage),
                 "stages": r.stages.len(), "traffic": st.map(|s| s.traffic),
                 "started_at": st.and_then(|s| s.started_at), "stage_started_at": st.and_then(|s| s.stage_started_at),
