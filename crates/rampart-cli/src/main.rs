@@ -91,6 +91,8 @@ enum Command {
         target: client::Target,
         #[arg(long)]
         reason: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Show models, rollouts and experiments of a running server.
     Status {
@@ -136,7 +138,11 @@ fn main() -> ExitCode {
             limit,
             json,
         } => rollouts::log(&target, entity.as_deref(), limit, json),
-        Command::Kill { target, reason } => rollouts::kill(&target, reason.as_deref()),
+        Command::Kill {
+            target,
+            reason,
+            json,
+        } => rollouts::kill(&target, reason.as_deref(), json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

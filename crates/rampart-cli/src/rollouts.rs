@@ -169,11 +169,18 @@ pub fn log(target: &Target, entity: Option<&str>, limit: usize, json: bool) -> R
     Ok(())
 }
 
-pub fn kill(target: &Target, reason: Option<&str>) -> Result<(), String> {
+pub fn kill(target: &Target, reason: Option<&str>, json: bool) -> Result<(), String> {
     let body = target.post(
         "/v1/kill",
         &json!({ "reason": reason.unwrap_or("kill switch"), "actor": actor() }),
     )?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        );
+        return Ok(());
+    }
     let names: Vec<String> = body["rolled_back"]
         .as_array()
         .into_iter()

@@ -61,7 +61,7 @@ pub fn view(shared: &Shared, rollout: &Rollout, state: Option<&RolloutState>) ->
         "traffic": state.map(|s| s.traffic),
         "started_at": state.and_then(|s| s.started_at),
         "stage_started_at": state.and_then(|s| s.stage_started_at),
-        "stage_elapsed_ms": state.map(|s| s.stage_elapsed(now)),
+        "stage_elapsed_ms": state.filter(|s| s.status.serves_slices()).map(|s| s.stage_elapsed(now)),
         "next_decision_in_ms": next_decision_in_ms,
         "reason": state.and_then(|s| s.reason.clone()),
         "last_look": look,
