@@ -2,7 +2,8 @@
 //! and their reports, sent to a running server. A report is a table per metric for people, the
 //! report's JSON for scripts, or a Markdown experiment record (the design as pre-registered, the
 //! timeline of decisions, the results and the outcome) to file after a deployment. For a rollout
-//! name, `report` prints the rollout with its gates' last verdicts.
+//! name, `report` prints the rollout with its gates' last verdicts; for a holdout name, the
+//! holdout against the exposed units of each model, metric by metric.
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -91,7 +92,17 @@ pub fn report(target: &Target, name: &str, format: ReportFormat, json: bool) -> 
             };
             return rollouts::rollout(target, &verb, None, json);
         }
-        return Err(format!("no experiment or rollout {name:?} on the server"));
+        if named("holdouts") {
+            if format == ReportFormat::Markdown {
+                return Err(format!(
+                    "{name:?} is a holdout; the Markdown record is for experiments (use --json or the table)"
+                ));
+            }
+            return holdout(target, name, json);
+        }
+        return Err(format!(
+            "no experiment, rollout or holdout {name:?} on the server"
+        ));
     }
     let body = target.get(&format!("/v1/experiments/{name}"))?;
     if body["report"].is_null() {
@@ -119,6 +130,102 @@ pub fn report(target: &Target, name: &str, format: ReportFormat, json: bool) -> 
             }
             print!("{}", markdown(&body, &timeline));
         }
+    }
+    Ok(())
+}
+
+const HOLDOUT_COLUMNS: [&str; 8] = [
+    "model",
+    "holdout",
+    "exposed",
+    "n holdout",
+    "n exposed",
+    "lift",
+    "relative lift",
+    "p",
+];
+
+/// `rampart report HOLDOUT`: per metric, the holdout against the exposed units of each model.
+fn holdout(target: &Target, name: &str, json: bool) -> Result<(), String> {
+    let body = target.get(&format!("/v1/holdouts/{}", encode(name)))?;
+    let report = &body["report"];
+    if json {
+        println!("{}", pretty(report));
+        return Ok(());
+    }
+    println!(
+        "holdout {} ({}% of units, models: {}); {} units held out",
+        cell(&report["holdout"]),
+        cell(&report["percent"]),
+        list(&report["models"]),
+        cell(&report["holdout_units"])
+    );
+    println!(
+        "report of {}; lift = exposed − holdout, two-sided {} intervals",
+        time(&report["at"]),
+        report["alpha"]
+            .as_f64()
+            .map_or("-".to_string(), |a| format!("{:.0}%", (1.0 - a) * 100.0))
+    );
+    let sources: Vec<String> = report["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            format!(
+                "{}/{} {} ({} units)",
+                cell(&x["model"]),
+                cell(&x["kind"]),
+                cell(&x["name"]),
+                cell(&x["units"])
+            )
+        })
+        .collect();
+    if !sources.is_empty() {
+        println!("exposed units from: {}", sources.join(", "));
+    }
+    let all: Vec<&Value> = report["comparisons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut metrics: Vec<&str> = Vec::new();
+    for c in &all {
+        let m = c["metric"].as_str().unwrap_or_default();
+        if !metrics.contains(&m) {
+            metrics.push(m);
+        }
+    }
+    for metric in metrics {
+        let rows: Vec<&&Value> = all.iter().filter(|c| c["metric"] == metric).collect();
+        println!(
+            "\n{metric} ({}, goal {})",
+            cell(&rows[0]["kind"]),
+            cell(&rows[0]["goal"])
+        );
+        table::print(
+            &HOLDOUT_COLUMNS,
+            rows.iter().map(|c| {
+                vec![
+                    cell(&c["model"]),
+                    num(&c["holdout_value"]),
+                    num(&c["exposed_value"]),
+                    cell(&c["holdout_n"]),
+                    cell(&c["exposed_n"]),
+                    lift(&c["absolute_lift"], false),
+                    lift(&c["relative_lift"], true),
+                    pval(&c["p_value"]),
+                ]
+            }),
+        );
+        for c in &rows {
+            if let Some(why) = c["not_enough_data"].as_str() {
+                println!("{}: {why}", cell(&c["model"]));
+            }
+        }
+    }
+    for n in report["notes"].as_array().into_iter().flatten() {
+        println!("note: {}", cell(n));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod client;
 mod experiments;
+mod plan;
 mod rollouts;
 mod table;
 
@@ -94,6 +95,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Choose between interleaving and a staged rollout, and size both: checklist, sample sizes,
+    /// durations and a config block to paste.
+    Plan(Box<plan::PlanArgs>),
     /// Show models, rollouts and experiments of a running server.
     Status {
         #[command(flatten)]
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
         } => serve(config, data_dir, listen),
         Command::Validate { file } => return validate(&file),
         Command::Status { target, json } => status(&target, json),
+        Command::Plan(args) => plan::plan(&args),
         Command::Rollout {
             verb,
             target,

@@ -291,6 +291,9 @@ fn experiment_verbs_and_reports_from_the_command_line() {
     ));
     assert!(err.contains("is a rollout"), "{err}");
     let err = failed(&cli(&base, &["report", "nope"]));
-    assert!(err.contains("no experiment or rollout \"nope\""), "{err}");
+    assert!(
+        err.contains("no experiment, rollout or holdout \"nope\""),
+        "{err}"
+    );
     server.stop();
 }

@@ -108,7 +108,7 @@ fn tally(assigner: &Assigner, keys: &[String]) -> [u64; 5] {
     let mut counts = [0u64; 5];
     for k in keys {
         let a = assigner
-            .assign(black_box("checkout-recs"), black_box(k), None)
+            .assign(black_box("checkout-recs"), black_box(k), None, black_box(0))
             .expect("the bench model exists");
         let slot = match a.reason {
             Reason::Holdout => 0,

@@ -44,7 +44,7 @@ model = "recs"
 baseline = "v1"
 candidate = "v2"
 stages = [{ traffic = 50.0 }]
-gates = [{ metric = "converted" }, { metric = "revenue" }, { metric = "latency" }]
+gates = [{ metric = "converted", max = 1 }, { metric = "revenue", max = 1e9 }, { metric = "latency", max = 1e6 }]
 
 [[experiments]]
 name = "test"

@@ -4,14 +4,44 @@
 //! A unit's bucket for an entity is `xxh3_64_with_seed(unit key, salt) % 10000`. The order of
 //! decisions is: forced variants (QA), holdouts, experiments (through their layer), the rollout,
 //! else the model's baseline. `docs/assignment.md` publishes test vectors.
+//!
+//! A `switchback` experiment picks the variant by time, not by unit: the window that `now` falls
+//! in ([`switchback_window`]) serves one variant to every unit in the experiment. An experiment
+//! named by a rollout stage takes its units from the rollout's candidate slice while the rollout
+//! is in that stage; the control slice keeps the baseline.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
-use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3Builder};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::config::{Config, Design, UnitKind};
-use crate::record::{EntityKind, Reason};
+use crate::record::{EntityKind, Millis, Reason};
 use crate::state::{percent_to_buckets, ExperimentStatus, LiveState, RolloutStatus};
+
+/// FNV-1a, for the short names (models, variants, unit keys of QA lists) the assigner looks up on
+/// every call: far cheaper than a streaming hasher for a few bytes, and the keys come from config.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Names = BuildHasherDefault<Fnv>;
 
 /// Number of buckets a unit can fall in; traffic shares are multiples of 0.01%.
 pub const BUCKETS: u32 = 10_000;
@@ -19,6 +49,50 @@ pub const BUCKETS: u32 = 10_000;
 /// Mixed into an experiment's salt to pick the variant, so that which units are in the experiment
 /// and which variant they get are independent.
 pub const VARIANT_SALT_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Mixed into a switchback experiment's salt to order its variants within each block of windows.
+pub const SWITCHBACK_SALT_MIX: u64 = 0xC2B2_AE3D_27D4_EB4F;
+
+/// The index of the switchback window `now` falls in: windows are `window_ms` long and counted
+/// from the Unix epoch, so window `k` is `[k·window_ms, (k+1)·window_ms)`.
+#[inline]
+pub fn switchback_window(window_ms: u64, now: Millis) -> i64 {
+    let w = i64::try_from(window_ms.max(1)).unwrap_or(i64::MAX);
+    now.div_euclid(w)
+}
+
+/// The order key of variant `i` within block `block`: variants run in increasing key order.
+#[inline]
+fn order_key(salt: u64, block: i64, i: usize) -> u64 {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&block.to_le_bytes());
+    bytes[8..].copy_from_slice(&(i as u64).to_le_bytes());
+    xxh3_64_with_seed(&bytes, salt ^ SWITCHBACK_SALT_MIX)
+}
+
+/// Which of `n` variants (by index) serves switchback window `window`. Windows are grouped in
+/// blocks of `n`; within a block the variants run in a random order seeded by the salt and the
+/// block index (sorted by [`order_key`], ties by index), so each variant serves exactly one window
+/// per block. O(n²) without allocation, for the handful of variants an experiment has.
+pub fn switchback_variant(salt: u64, n: usize, window: i64) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    let len = n as i64;
+    let (block, position) = (window.div_euclid(len), window.rem_euclid(len) as usize);
+    let key = |i: usize| (order_key(salt, block, i), i);
+    (0..n)
+        .find(|&i| (0..n).filter(|&j| key(j) < key(i)).count() == position)
+        .unwrap_or(0)
+}
+
+/// The order in which `n` variants (by index) serve the windows of block `block`.
+pub fn switchback_order(salt: u64, n: usize, block: i64) -> Vec<usize> {
+    let len = n as i64;
+    (0..len)
+        .map(|p| switchback_variant(salt, n, block.saturating_mul(len).saturating_add(p)))
+        .collect()
+}
 
 /// The bucket of `unit` under `salt`, in `0..BUCKETS`.
 #[inline]
@@ -63,13 +137,74 @@ enum Membership {
     Layer { salt: u64, ranges: Vec<(u32, u32)> },
 }
 
+/// How an experiment picks the variant of a unit inside it.
+#[derive(Debug, Clone)]
+enum Pick {
+    /// By the unit's bucket under the variant salt.
+    Hash {
+        variant_salt: u64,
+        /// Cumulative upper bucket bound per variant index, the last being BUCKETS.
+        cut: Vec<(u32, u16)>,
+    },
+    /// By the time: the window's variant for every unit.
+    Window {
+        salt: u64,
+        window_ms: u64,
+        variants: Vec<u16>,
+    },
+}
+
+impl Pick {
+    fn of(e: &crate::config::Experiment, salt: u64, variants: &[u16]) -> Pick {
+        match e.design {
+            Design::Switchback => Pick::Window {
+                salt,
+                window_ms: e.window_ms(),
+                variants: variants.to_vec(),
+            },
+            _ => Pick::Hash {
+                variant_salt: salt ^ VARIANT_SALT_MIX,
+                cut: cumulative_cut(variants, e.weights.as_deref()),
+            },
+        }
+    }
+
+    #[inline]
+    fn variant(&self, unit: &str, now: Millis, fallback: u16) -> u16 {
+        match self {
+            Pick::Hash { variant_salt, cut } => {
+                let b = bucket(*variant_salt, unit);
+                cut.iter()
+                    .find(|(hi, _)| b < *hi)
+                    .map_or(fallback, |(_, i)| *i)
+            }
+            Pick::Window {
+                salt,
+                window_ms,
+                variants,
+            } => {
+                let w = switchback_window(*window_ms, now);
+                variants
+                    .get(switchback_variant(*salt, variants.len(), w))
+                    .copied()
+                    .unwrap_or(fallback)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Experiment {
     name: String,
     membership: Membership,
-    variant_salt: u64,
-    /// Cumulative upper bucket bound per variant index, the last being BUCKETS.
-    cut: Vec<(u32, u16)>,
+    pick: Pick,
+}
+
+/// The experiment a rollout runs in its candidate slice during the current stage.
+#[derive(Debug, Clone)]
+struct StageExperiment {
+    name: String,
+    pick: Pick,
 }
 
 #[derive(Debug, Clone)]
@@ -83,15 +218,17 @@ struct Rollout {
     candidate_below: u32,
     /// Buckets at or above this (when it is below BUCKETS) are the concurrent control.
     control_from: u32,
+    /// Splits the candidate slice while its stage runs an experiment.
+    experiment: Option<StageExperiment>,
 }
 
 #[derive(Debug, Clone)]
 struct Model {
     unit: UnitKind,
     variants: Vec<String>,
-    index: HashMap<String, u16, Xxh3Builder>,
+    index: HashMap<String, u16, Names>,
     baseline: u16,
-    forced: HashMap<String, u16, Xxh3Builder>,
+    forced: HashMap<String, u16, Names>,
     holdouts: Vec<Holdout>,
     experiments: Vec<Experiment>,
     rollout: Option<Rollout>,
@@ -101,7 +238,7 @@ struct Model {
 /// changes; cheap to share between threads.
 #[derive(Debug, Clone, Default)]
 pub struct Assigner {
-    models: HashMap<String, Model, Xxh3Builder>,
+    models: HashMap<String, Model, Names>,
     names: Vec<String>,
 }
 
@@ -109,9 +246,9 @@ impl Assigner {
     /// Compiles an assigner. The config is assumed valid (see `config::load_str`); references that
     /// do not resolve are skipped rather than trusted.
     pub fn new(config: &Config, state: &LiveState) -> Assigner {
-        let mut models = HashMap::with_hasher(Xxh3Builder::new());
+        let mut models = HashMap::with_hasher(Names::default());
         for m in &config.models {
-            let index: HashMap<String, u16, Xxh3Builder> = m
+            let index: HashMap<String, u16, Names> = m
                 .variants
                 .iter()
                 .enumerate()
@@ -134,14 +271,22 @@ impl Assigner {
                     buckets: percent_to_buckets(h.percent),
                 })
                 .collect();
+            let running = |name: &str| {
+                state.experiments.get(name).map(|s| s.status) == Some(ExperimentStatus::Running)
+            };
+            // Variant indices of an experiment, when they all resolve.
+            let indices = |e: &crate::config::Experiment| -> Option<Vec<u16>> {
+                e.variants.iter().map(|v| index.get(v).copied()).collect()
+            };
             let experiments = config
                 .experiments
                 .iter()
-                .filter(|e| e.model == m.name && e.design == Design::Split)
                 .filter(|e| {
-                    state.experiments.get(&e.name).map(|s| s.status)
-                        == Some(ExperimentStatus::Running)
+                    e.model == m.name && matches!(e.design, Design::Split | Design::Switchback)
                 })
+                // A stage's experiment draws its units from the rollout, not from the model.
+                .filter(|e| !crate::stage::is_stage_experiment(config, &e.name))
+                .filter(|e| running(&e.name))
                 .filter_map(|e| {
                     let salt = state.salt(EntityKind::Experiment, &e.name);
                     let membership = match &e.layer {
@@ -154,16 +299,11 @@ impl Assigner {
                             buckets: percent_to_buckets(e.traffic),
                         },
                     };
-                    let variants: Vec<u16> = e
-                        .variants
-                        .iter()
-                        .map(|v| index.get(v).copied())
-                        .collect::<Option<_>>()?;
+                    let variants = indices(e)?;
                     Some(Experiment {
                         name: e.name.clone(),
                         membership,
-                        variant_salt: salt ^ VARIANT_SALT_MIX,
-                        cut: cumulative_cut(&variants, e.weights.as_deref()),
+                        pick: Pick::of(e, salt, &variants),
                     })
                 })
                 .collect();
@@ -177,6 +317,16 @@ impl Assigner {
                         return None;
                     }
                     let t = percent_to_buckets(st.traffic);
+                    let experiment = crate::stage::current_experiment(r, st)
+                        .and_then(|name| config.experiment(name))
+                        .filter(|e| e.model == m.name && running(&e.name))
+                        .and_then(|e| {
+                            let salt = state.salt(EntityKind::Experiment, &e.name);
+                            Some(StageExperiment {
+                                name: e.name.clone(),
+                                pick: Pick::of(e, salt, &indices(e)?),
+                            })
+                        });
                     Some(Rollout {
                         name: r.name.clone(),
                         salt: state.salt(EntityKind::Rollout, &r.name),
@@ -188,6 +338,7 @@ impl Assigner {
                             crate::config::Control::Concurrent => t.max(BUCKETS - t),
                             crate::config::Control::None => BUCKETS,
                         },
+                        experiment,
                     })
                 });
             models.insert(
@@ -213,13 +364,14 @@ impl Assigner {
         self.models.get(model).map(|m| m.unit)
     }
 
-    /// Assigns `unit` of `model`. `force` asks for a variant (QA); the caller decides whether the
-    /// requester may force.
+    /// Assigns `unit` of `model` at time `now` (which only switchback experiments read). `force`
+    /// asks for a variant (QA); the caller decides whether the requester may force.
     pub fn assign<'a>(
         &'a self,
         model: &str,
         unit: &str,
         force: Option<&str>,
+        now: Millis,
     ) -> Result<Assignment<'a>, AssignError> {
         let m = self
             .models
@@ -268,12 +420,7 @@ impl Assigner {
                 }
             };
             if inside {
-                let b = bucket(e.variant_salt, unit);
-                let i = e
-                    .cut
-                    .iter()
-                    .find(|(hi, _)| b < *hi)
-                    .map_or(baseline, |(_, i)| *i);
+                let i = e.pick.variant(unit, now, baseline);
                 return Ok(Assignment {
                     variant: variant(i),
                     reason: Reason::Experiment,
@@ -300,6 +447,13 @@ impl Assigner {
                 }
                 _ => {
                     let b = bucket(r.salt, unit);
+                    if let (true, Some(e)) = (b < r.candidate_below, &r.experiment) {
+                        return Ok(Assignment {
+                            variant: variant(e.pick.variant(unit, now, r.candidate)),
+                            reason: Reason::Experiment,
+                            entity: Some((EntityKind::Experiment, e.name.as_str())),
+                        });
+                    }
                     if b < r.candidate_below {
                         return Ok(Assignment {
                             variant: variant(r.candidate),

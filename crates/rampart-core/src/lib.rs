@@ -2,11 +2,12 @@
 //!
 //! - [`config`]: the schema of the one config file, its loading and validation;
 //! - [`assign`]: the [`Assigner`], compiled from config and live state, that maps a unit to a variant;
-//! - [`record`]: exposures, outcome events and decisions as they are logged;
+//! - [`record`]: exposures, outcome events, impressions and decisions as they are logged;
 //! - [`evidence`]: folds exposures and outcome events into per-variant sufficient statistics;
 //! - [`analysis`]: turns a rollout's evidence into gate verdicts (pass, fail with harm, inconclusive);
 //! - [`experiment`]: analyzes split experiments, applies their stopping rules and steps their lifecycle;
-//! - [`interleave`]: merges the rankings of ranking-model variants into one list and credits clicks.
+//! - [`interleave`]: merges the rankings of ranking-model variants into one list and credits clicks;
+//! - [`stage`]: experiments run inside a rollout stage, among the rollout's candidates.
 //!
 //! Nothing here does IO, reads a clock or spawns a task: time is always passed in.
 
@@ -16,13 +17,16 @@ pub mod config;
 pub mod evidence;
 pub mod experiment;
 pub mod interleave;
+pub mod plan;
 pub mod record;
 pub mod rollout;
+pub mod stage;
 pub mod state;
 
 pub use assign::{AssignError, Assigner, Assignment};
 
 pub use config::Config;
 pub use record::{
-    Decision, EntityKind, EntityRecord, Exposure, Millis, OutcomeEvent, Reason, Record,
+    Decision, EntityKind, EntityRecord, Exposure, ImpressionRecord, Millis, OutcomeEvent, Reason,
+    Record,
 };

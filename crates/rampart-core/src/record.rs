@@ -1,9 +1,11 @@
-//! What gets logged: exposures, outcome events and decisions, plus the per-entity state that is
-//! stored so a restart resumes where it left off. Timestamps are Unix milliseconds.
+//! What gets logged: exposures, outcome events, interleaved impressions and decisions, plus the
+//! per-entity state that is stored so a restart resumes where it left off. Timestamps are Unix
+//! milliseconds.
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Attributes;
+use crate::interleave::Impression;
 
 /// Unix time in milliseconds. Passed in everywhere; the core holds no clock.
 pub type Millis = i64;
@@ -122,11 +124,29 @@ pub struct OutcomeEvent {
     pub attributes: Attributes,
 }
 
+/// A logged interleaved result list of an interleaving experiment: what the unit was shown and
+/// which variant placed each item, so that later clicks (events carrying `impression_id` and
+/// `item` attributes) can be credited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImpressionRecord {
+    pub ts: Millis,
+    pub model: String,
+    pub experiment: String,
+    pub unit: String,
+    /// Unique per impression; clicks name it.
+    pub impression_id: String,
+    /// The method, the input rankings and the list with each item's team.
+    pub impression: Impression,
+    /// The variant name of each ranking index of `impression`.
+    pub variants: Vec<String>,
+}
+
 /// One entry of the append-only log the store keeps in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Exposure(Exposure),
     Event(OutcomeEvent),
+    Impression(ImpressionRecord),
 }
 
 /// An entry of the decision log: what the controller (or a person) did, why, and on what evidence.

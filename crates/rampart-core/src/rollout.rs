@@ -6,6 +6,11 @@
 //! reachable from any active state. A stage ends when its minimum duration and units per arm have
 //! passed and every gate passes; a stage with `approval = "manual"` then waits for `approve`. A gate
 //! that shows harm rolls back (or pauses, with `on_fail = "pause"`) at once, mid-stage.
+//!
+//! A stage that names an experiment ends on the experiment's verdict instead of the gates' pass
+//! (its candidate slice is the experiment's): a winner becomes the candidate of the stages that
+//! follow, a guardrail breach fails the stage like a gate's harm, and an end without a winner
+//! holds the rollout for a person. Gate harm still applies during such a stage.
 
 use serde::Serialize;
 
@@ -13,6 +18,7 @@ use crate::analysis::{assess_gates, GateVerdict, Outcome};
 use crate::config::{Approval, Config, OnFail, OnTimeout, Rollout};
 use crate::evidence::EntityEvidence;
 use crate::record::{Decision, EntityKind, Millis};
+use crate::stage::{StageExperiment, StageOutcome};
 use crate::state::{RolloutState, RolloutStatus};
 
 /// Looks in a row with a failing metric provider after which a rollout holds.
@@ -74,6 +80,8 @@ pub struct Assessment {
     pub control_units: u64,
     /// The verdicts and numbers behind this look, kept with any decision it leads to.
     pub evidence: serde_json::Value,
+    /// The current stage's experiment, when the stage names one; `None` reads as still running.
+    pub experiment: Option<StageOutcome>,
 }
 
 /// What `step` is asked to do.
@@ -366,6 +374,39 @@ impl Transition<'_> {
             return;
         }
         let stage = &self.rollout.stages[self.before.stage];
+        let mut ready = a.all_pass;
+        let mut winner = None;
+        if let Some(name) = &stage.experiment {
+            match &a.experiment {
+                Some(StageOutcome::Winner { variant }) => {
+                    ready = true;
+                    winner = Some(variant.clone());
+                }
+                Some(StageOutcome::Breach { reason }) => {
+                    let harm = format!("stage experiment {name:?} stopped: {reason}");
+                    match self.rollout.on_fail {
+                        OnFail::Rollback => {
+                            self.roll_back("rollback", harm, "controller", a.evidence.clone())
+                        }
+                        OnFail::Pause => self.pause(
+                            format!("holding for a person: {harm}"),
+                            "controller",
+                            a.evidence.clone(),
+                        ),
+                    }
+                    return;
+                }
+                Some(StageOutcome::NoWinner { reason }) => {
+                    let reason = format!(
+                        "holding: stage experiment {name:?} ended without a winner ({reason}); promote to go on with {}, or roll back",
+                        self.before.candidate_of(self.rollout)
+                    );
+                    self.pause(reason, "controller", a.evidence.clone());
+                    return;
+                }
+                Some(StageOutcome::Running) | None => ready = false,
+            }
+        }
         let elapsed = self.before.stage_elapsed(self.now);
         let long_enough = stage
             .min_duration
@@ -377,14 +418,25 @@ impl Transition<'_> {
             }
             crate::config::Control::None => a.candidate_units >= min_units,
         };
-        if long_enough && enough_units && a.all_pass {
-            let reason = format!(
-                "stage {} passed: every gate passes after {} with {} candidate and {} control units",
-                self.before.stage + 1,
-                crate::config::Duration::from_millis(elapsed as u64),
-                a.candidate_units,
-                a.control_units
-            );
+        if long_enough && enough_units && ready {
+            let duration = crate::config::Duration::from_millis(elapsed as u64);
+            let reason = match (&winner, &stage.experiment) {
+                (Some(w), Some(name)) => {
+                    self.next.candidate = Some(w.clone());
+                    format!(
+                        "stage {} passed: experiment {name:?} declared {w} the winner after {duration} with {} units in its smallest arm and {} control units; {w} is the candidate from now on",
+                        self.before.stage + 1,
+                        a.candidate_units,
+                        a.control_units
+                    )
+                }
+                _ => format!(
+                    "stage {} passed: every gate passes after {duration} with {} candidate and {} control units",
+                    self.before.stage + 1,
+                    a.candidate_units,
+                    a.control_units
+                ),
+            };
             if stage.approval == Approval::Manual {
                 self.next.status = RolloutStatus::AwaitingApproval;
                 self.log(
@@ -435,12 +487,26 @@ pub struct Look {
 }
 
 /// Runs the gates of an active rollout on its evidence and steps the state machine; an inactive
-/// rollout is left as it is.
+/// rollout is left as it is. A stage that names an experiment never ends here: see
+/// [`look_with_experiment`].
 pub fn look(
     rollout: &Rollout,
     config: &Config,
     state: &RolloutState,
     evidence: Option<&EntityEvidence>,
+    now: Millis,
+) -> Look {
+    look_with_experiment(rollout, config, state, evidence, None, now)
+}
+
+/// [`look`], with what the current stage's experiment says (see [`crate::stage::assess`]): its
+/// outcome decides the stage's end and its smallest arm counts as the candidate's units.
+pub fn look_with_experiment(
+    rollout: &Rollout,
+    config: &Config,
+    state: &RolloutState,
+    evidence: Option<&EntityEvidence>,
+    experiment: Option<&StageExperiment>,
     now: Millis,
 ) -> Look {
     if !matches!(
@@ -457,7 +523,12 @@ pub fn look(
     let verdicts = evidence
         .map(|e| assess_gates(rollout, config, e))
         .unwrap_or_default();
-    let assessment = summarize(rollout, evidence, &verdicts);
+    let mut assessment = summarize(rollout, evidence, &verdicts);
+    if let Some(x) = experiment {
+        assessment.candidate_units = x.smallest_arm;
+        assessment.experiment = Some(x.outcome.clone());
+        assessment.evidence["experiment"] = serde_json::json!(x);
+    }
     let (next, actions) = match step(rollout, state, Input::Tick(&assessment), now) {
         Ok(done) => done,
         Err(_) => (state.clone(), Vec::new()), // ticks are always legal
@@ -498,5 +569,6 @@ pub fn summarize(
             "candidate_units": candidate_units,
             "control_units": control_units,
         }),
+        experiment: None,
     }
 }

@@ -346,18 +346,18 @@ pub fn reconcile(
     }
 
     for e in &config.experiments {
+        // A stage's experiment waits, as a draft, for its rollout to reach that stage.
+        let autostart = e.autostart && !crate::stage::is_stage_experiment(config, &e.name);
         let initial = ExperimentState {
-            status: if e.autostart {
+            status: if autostart {
                 ExperimentStatus::Running
             } else {
                 ExperimentStatus::Draft
             },
-            started_at: e.autostart.then_some(now),
+            started_at: autostart.then_some(now),
             stopped_at: None,
             winner: None,
-            preregistration: e
-                .autostart
-                .then(|| crate::experiment::PreRegistration::of(e)),
+            preregistration: autostart.then(|| crate::experiment::PreRegistration::of(e)),
             reason: None,
         };
         let rec = entity(

@@ -122,7 +122,7 @@ fn ramp_up_is_monotone_for_candidate_and_control() {
         let a = Assigner::new(&cfg, &state);
         let (mut cand, mut ctrl) = (0usize, 0usize);
         for (i, k) in keys.iter().enumerate() {
-            let got = a.assign("recs", k, None).unwrap();
+            let got = a.assign("recs", k, None, 0).unwrap();
             let is_cand = got.reason == Reason::Candidate;
             let is_ctrl = got.reason == Reason::Control;
             assert!(
@@ -169,7 +169,7 @@ fn rollback_and_completion_apply_to_every_unit() {
         state.rollouts.get_mut("r").unwrap().status = status;
         let a = Assigner::new(&cfg, &state);
         for i in 0..2_000 {
-            let got = a.assign("recs", &format!("u{i}"), None).unwrap();
+            let got = a.assign("recs", &format!("u{i}"), None, 0).unwrap();
             assert_eq!((got.variant, got.reason), (variant, reason));
         }
     }
@@ -188,7 +188,7 @@ fn layer_experiments_never_share_a_unit_and_hold_their_share() {
     let n = 100_000;
     let mut counts = std::collections::BTreeMap::new();
     for i in 0..n {
-        let got = a.assign("recs", &format!("u{i}"), None).unwrap();
+        let got = a.assign("recs", &format!("u{i}"), None, 0).unwrap();
         // Every unit is in exactly one experiment of a full layer.
         let (kind, name) = got.entity.expect("a full layer takes every unit");
         assert_eq!(kind, EntityKind::Experiment);
@@ -217,8 +217,8 @@ fn adding_an_experiment_to_a_layer_moves_no_unit_of_the_others() {
     let (a1, a2) = (Assigner::new(&c1, &s1), Assigner::new(&c2, &s2));
     for i in 0..50_000 {
         let k = format!("u{i}");
-        let before = a1.assign("recs", &k, None).unwrap();
-        let after = a2.assign("recs", &k, None).unwrap();
+        let before = a1.assign("recs", &k, None, 0).unwrap();
+        let after = a2.assign("recs", &k, None, 0).unwrap();
         if before.entity.is_some() {
             assert_eq!(
                 before, after,
@@ -264,13 +264,13 @@ fn assignments_survive_restart_rename_and_unrelated_edits() {
     let after_reload = Assigner::new(&edited, &reloaded.state);
     for i in 0..20_000 {
         let k = format!("u{i}");
-        let a = before.assign("recs", &k, None).unwrap();
+        let a = before.assign("recs", &k, None, 0).unwrap();
         assert_eq!(
             a,
-            after_restart.assign("recs", &k, None).unwrap(),
+            after_restart.assign("recs", &k, None, 0).unwrap(),
             "unit {k} changed on restart"
         );
-        let b = after_reload.assign("recs", &k, None).unwrap();
+        let b = after_reload.assign("recs", &k, None, 0).unwrap();
         assert_eq!(
             (a.variant, a.reason),
             (b.variant, b.reason),
@@ -289,7 +289,7 @@ fn holdout_comes_first_and_forced_units_win() {
     let a = Assigner::new(&cfg, &state);
     let mut held = 0;
     for i in 0..50_000 {
-        let got = a.assign("recs", &format!("u{i}"), None).unwrap();
+        let got = a.assign("recs", &format!("u{i}"), None, 0).unwrap();
         match got.reason {
             Reason::Holdout => {
                 held += 1;
@@ -304,13 +304,16 @@ fn holdout_comes_first_and_forced_units_win() {
         (held as f64 / 50_000.0 - 0.10).abs() < 0.01,
         "holdout share {held}"
     );
-    let qa = a.assign("recs", "qa-1", None).unwrap();
+    let qa = a.assign("recs", "qa-1", None, 0).unwrap();
     assert_eq!((qa.variant, qa.reason), ("v3", Reason::Forced));
-    let forced = a.assign("recs", "u1", Some("v3")).unwrap();
+    let forced = a.assign("recs", "u1", Some("v3"), 0).unwrap();
     assert_eq!((forced.variant, forced.reason), ("v3", Reason::Forced));
-    let bad = a.assign("recs", "u1", Some("v9")).unwrap_err().to_string();
+    let bad = a
+        .assign("recs", "u1", Some("v9"), 0)
+        .unwrap_err()
+        .to_string();
     assert!(bad.contains("v9") && bad.contains("v1, v2, v3"), "{bad}");
-    let unknown = a.assign("nope", "u1", None).unwrap_err().to_string();
+    let unknown = a.assign("nope", "u1", None, 0).unwrap_err().to_string();
     assert!(
         unknown.contains("nope") && unknown.contains("recs"),
         "{unknown}"
@@ -328,7 +331,7 @@ fn split_weights_are_respected() {
     let n = 100_000;
     for i in 0..n {
         *counts
-            .entry(a.assign("recs", &format!("u{i}"), None).unwrap().variant)
+            .entry(a.assign("recs", &format!("u{i}"), None, 0).unwrap().variant)
             .or_insert(0) += 1;
     }
     for (v, share) in [("v1", 0.25), ("v2", 0.5), ("v3", 0.25)] {

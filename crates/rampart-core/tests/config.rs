@@ -274,6 +274,7 @@ fn quickstart_toml_and_yaml_are_equal() {
 
 #[test]
 fn every_example_validates() {
+    // Configs sit at the top of examples/; inputs of other commands (examples/plan/) in folders.
     let mut checked = 0;
     for entry in std::fs::read_dir(examples_dir()).expect("examples/ exists") {
         let path = entry.expect("readable").path();

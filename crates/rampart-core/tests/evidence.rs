@@ -277,14 +277,14 @@ fn events_folded_before_the_first_exposure_do_not_count() {
                 model: "elsewhere".into(),
                 ..match ramp(t, "u4", "v1") {
                     Record::Exposure(x) => x,
-                    Record::Event(_) => unreachable!(),
+                    _ => unreachable!(),
                 }
             }),
             Record::Exposure(Exposure {
                 entity: None,
                 ..match ramp(t, "u5", "v1") {
                     Record::Exposure(x) => x,
-                    Record::Event(_) => unreachable!(),
+                    _ => unreachable!(),
                 }
             }),
         ],
@@ -552,6 +552,7 @@ fn randomized_sums_and_variances_match_a_direct_computation() {
                     _ => {}
                 }
             }
+            Record::Impression(_) => {}
         }
     }
 

@@ -78,7 +78,7 @@ impl Shared {
         }
     }
 
-    fn assignment_id(&self) -> u64 {
+    pub(crate) fn assignment_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -153,6 +153,8 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::rollouts::routes())
         .merge(crate::experiments::routes())
+        .merge(crate::interleave::routes())
+        .merge(crate::holdouts::routes())
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /v1/status for what is served")
         })
@@ -311,9 +313,11 @@ fn decide(
             .with_field(at("unit")));
         }
     };
+    // One clock read: the exposure's time is the time the (switchback) window was read at.
+    let now = now_ms();
     let a = live
         .assigner
-        .assign(&req.model, &unit, req.force.as_deref())
+        .assign(&req.model, &unit, req.force.as_deref(), now)
         .map_err(|e| {
             ApiError::bad_request("invalid_force", e.to_string()).with_field(at("force"))
         })?;
@@ -334,7 +338,7 @@ fn decide(
         _ => {}
     }
     let exposure = Exposure {
-        ts: now_ms(),
+        ts: now,
         model: req.model,
         unit,
         variant: resp.variant.clone(),

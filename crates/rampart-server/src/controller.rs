@@ -1,14 +1,18 @@
 //! The controller: at every tick, for each active rollout, turns its evidence into gate verdicts,
 //! runs the pure `rollout::step`, and carries out what it decided — decision log first, then the
 //! stored state, then the traffic (a new assigner swapped in), then notifications. Commands from
-//! the API go through the same path.
+//! the API go through the same path. After every rollout step, the experiments that rollout stages
+//! name are started or stopped to match the stages the rollouts are in.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use rampart_core::analysis::GateVerdict;
 use rampart_core::config::Rollout;
-use rampart_core::rollout::{describe, look, step, Action, Input, Look, Notification};
+use rampart_core::rollout::{
+    describe, look_with_experiment, step, Action, Input, Look, Notification,
+};
+use rampart_core::stage;
 use rampart_core::state::RolloutState;
 use rampart_core::{Decision, EntityKind, Millis};
 
@@ -34,6 +38,8 @@ pub type Looks = std::sync::Mutex<HashMap<String, LastLook>>;
 pub async fn tick(shared: &Shared) -> Result<(), ApiError> {
     let _guard = shared.control_lock.lock().await;
     let now = now_ms();
+    // A rollout that started at load time may already be in a stage that runs an experiment.
+    sync_stage_experiments(shared, now).await?;
     let live = shared.live.load_full();
     for rollout in &live.config.rollouts {
         let Some(state) = live.state.rollouts.get(&rollout.name) else {
@@ -46,21 +52,26 @@ pub async fn tick(shared: &Shared) -> Result<(), ApiError> {
         ) {
             continue;
         }
-        let evidence = shared
-            .aggregator
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .evidence(&rollout.name);
+        let (evidence, in_stage) = {
+            let aggregator = shared.aggregator.lock().unwrap_or_else(|p| p.into_inner());
+            let in_stage = stage::current_experiment(rollout, state).and_then(|name| {
+                let e = live.config.experiment(name)?;
+                let s = live.state.experiments.get(name)?;
+                Some(stage::assess(e, s, aggregator.evidence(name).as_ref()))
+            });
+            (aggregator.evidence(&rollout.name), in_stage)
+        };
         let Look {
             next,
             actions,
             verdicts,
             assessment,
-        } = look(
+        } = look_with_experiment(
             &crate::experiments::effective_rollout(rollout, state),
             &live.config,
             state,
             evidence.as_ref(),
+            in_stage.as_ref(),
             now,
         );
         shared
@@ -162,6 +173,7 @@ pub(crate) async fn apply(
     for d in &logged {
         tracing::info!(rollout = name, action = %d.action, from = %d.from_state, to = %d.to_state, reason = %d.reason, "decision");
     }
+    sync_stage_experiments(shared, now).await?;
     let live = shared.live.load();
     let rollout = live.config.rollout(name);
     for a in &actions {
@@ -169,6 +181,41 @@ pub(crate) async fn apply(
             shared
                 .notifier
                 .send(notification(r, &next, *kind, logged.last()));
+        }
+    }
+    Ok(())
+}
+
+/// Starts and stops the experiments rollout stages name, to match the stages the rollouts are in:
+/// decision log, stored state, then a new assigner (which routes the candidate slice).
+pub(crate) async fn sync_stage_experiments(shared: &Shared, now: Millis) -> Result<(), ApiError> {
+    let live = shared.live.load_full();
+    for change in stage::plan_stage_experiments(&live.config, &live.state, now) {
+        let decisions: Vec<Decision> = change
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                rampart_core::experiment::Action::Log(d) => Some(d.clone()),
+                rampart_core::experiment::Action::StartRollout { .. } => None,
+            })
+            .collect();
+        let state =
+            serde_json::to_value(&change.next).map_err(|e| ApiError::internal(e.to_string()))?;
+        let logged = persist_step(
+            shared,
+            EntityKind::Experiment,
+            &change.experiment,
+            state,
+            decisions,
+            now,
+        )
+        .await?;
+        swap_state(shared, |s| {
+            s.experiments
+                .insert(change.experiment.clone(), change.next.clone());
+        });
+        for d in &logged {
+            tracing::info!(experiment = %change.experiment, action = %d.action, from = %d.from_state, to = %d.to_state, reason = %d.reason, "decision");
         }
     }
     Ok(())

@@ -11,6 +11,8 @@ mod controller;
 mod effects;
 mod error;
 mod experiments;
+mod holdouts;
+mod interleave;
 mod live;
 mod notify;
 mod rollouts;

@@ -1,5 +1,5 @@
-//! The ingest pipeline's one writer: a dedicated thread that takes exposures and event batches in
-//! arrival order, appends them to the store in one transaction per round, acknowledges event
+//! The ingest pipeline's one writer: a dedicated thread that takes exposures, interleaved
+//! impressions and event batches in arrival order, appends them to the store in one transaction per round, acknowledges event
 //! batches only after the commit, and then folds what was stored into the evidence, in the same
 //! order the store numbered it (so a replay after restart rebuilds identical evidence).
 
@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rampart_core::evidence::Aggregator;
-use rampart_core::{Config, Exposure, OutcomeEvent, Record};
+use rampart_core::{Config, Exposure, ImpressionRecord, OutcomeEvent, Record};
 use rampart_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,6 +31,7 @@ type Pending = (
 
 pub(crate) enum Msg {
     Exposure(Exposure),
+    Impression(Box<ImpressionRecord>),
     Events {
         events: Vec<OutcomeEvent>,
         reply: oneshot::Sender<Result<Ingested, String>>,
@@ -69,6 +70,15 @@ impl Writer {
     pub async fn expose(&self, exposure: Exposure) -> Result<(), String> {
         self.tx
             .send(Msg::Exposure(exposure))
+            .await
+            .map_err(|_| "the writer has stopped".to_string())
+    }
+
+    /// Queues an interleaved impression, like an exposure: clicks sent after it are folded after
+    /// it, so they find it.
+    pub async fn impression(&self, impression: ImpressionRecord) -> Result<(), String> {
+        self.tx
+            .send(Msg::Impression(Box::new(impression)))
             .await
             .map_err(|_| "the writer has stopped".to_string())
     }
@@ -130,6 +140,7 @@ fn run(
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Exposure(e) => records.push(Record::Exposure(e)),
+                Msg::Impression(m) => records.push(Record::Impression(*m)),
                 Msg::Events { events, reply } => {
                     let start = records.len();
                     records.extend(events.into_iter().map(Record::Event));

@@ -15,6 +15,10 @@ mod events;
 mod evidence;
 #[path = "http/experiments.rs"]
 mod experiments;
+#[path = "http/holdouts.rs"]
+mod holdouts;
+#[path = "http/interleave.rs"]
+mod interleave;
 #[path = "http/lifecycle.rs"]
 mod lifecycle;
 #[path = "http/ops.rs"]

@@ -73,7 +73,7 @@ pub fn run_rollout(
             next_unit += 1;
             let segment = traffic.draw_segment(&mut rng).map(str::to_string);
             let a = assigner
-                .assign(&rollout.model, &unit, None)
+                .assign(&rollout.model, &unit, None, ts)
                 .map_err(|e| e.to_string())?;
             let in_rollout = a
                 .entity

@@ -1,8 +1,8 @@
 //! rampart-store: persistence behind one trait.
 //!
-//! [`Store`] is what the server needs from a database: an ordered append-only log of exposures and
-//! outcome events (idempotent on event id), entity salts and state, config versions and the
-//! decision log. [`SqliteStore`] is the embedded implementation: one data directory, one
+//! [`Store`] is what the server needs from a database: an ordered append-only log of exposures,
+//! outcome events (idempotent on event id) and interleaved impressions, entity salts and state,
+//! config versions and the decision log. [`SqliteStore`] is the embedded implementation: one data directory, one
 //! `rampart.db` in WAL mode, one writer process. Every failure is a [`StoreError`].
 
 mod error;

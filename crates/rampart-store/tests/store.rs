@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rampart_core::{Decision, EntityKind, EntityRecord, Exposure, OutcomeEvent, Reason, Record};
+use rampart_core::interleave::{Impression, Item, Method};
+use rampart_core::{
+    Decision, EntityKind, EntityRecord, Exposure, ImpressionRecord, OutcomeEvent, Reason, Record,
+};
 use rampart_store::{SqliteStore, Store, StoreError};
 use serde_json::json;
 
@@ -41,6 +44,32 @@ fn exposure(unit: &str, variant: &str) -> Record {
         entity: Some((EntityKind::Rollout, "recs-v2".to_owned())),
         assignment_id: 42,
         segments: attrs(&[("platform", "ios")]),
+    })
+}
+
+/// An interleaved list of the rankings (a, b, c) and (c, d, a); items carry their team for the
+/// team methods only.
+fn impression(id: &str, method: Method) -> Record {
+    let ids = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let teams = [("a", 0), ("c", 1), ("b", 0), ("d", 1)];
+    Record::Impression(ImpressionRecord {
+        ts: 1_700_000_000_002,
+        model: "search".to_owned(),
+        experiment: "ranker-test".to_owned(),
+        unit: format!("unit-of-{id}"),
+        impression_id: id.to_owned(),
+        impression: Impression {
+            method,
+            rankings: vec![ids(&["a", "b", "c"]), ids(&["c", "d", "a"])],
+            items: teams
+                .iter()
+                .map(|(item, team)| Item {
+                    id: item.to_string(),
+                    team: method.has_teams().then_some(*team),
+                })
+                .collect(),
+        },
+        variants: ids(&["v2", "v1"]),
     })
 }
 
@@ -80,7 +109,7 @@ fn replay_all(store: &dyn Store, from_seq: i64) -> Vec<(i64, Record)> {
 fn event_id(record: &Record) -> Option<&str> {
     match record {
         Record::Event(e) => Some(&e.id),
-        Record::Exposure(_) => None,
+        Record::Exposure(_) | Record::Impression(_) => None,
     }
 }
 
@@ -219,6 +248,7 @@ fn seq_orders_mixed_records_across_calls(store: &dyn Store) {
         .map(|(_, r)| match r {
             Record::Exposure(x) => format!("x:{}", x.unit),
             Record::Event(e) => format!("e:{}", e.id),
+            Record::Impression(m) => format!("i:{}", m.impression_id),
         })
         .collect();
     assert_eq!(
@@ -477,6 +507,67 @@ fn config_versions_deduplicate(store: &dyn Store) {
     assert_eq!(store.latest_config().unwrap(), Some((3, a.to_owned())));
 }
 
+fn impressions_round_trip_in_seq_order(store: &dyn Store) {
+    let records = vec![
+        exposure("a", "v1"),
+        impression("imp-1", Method::TeamDraft),
+        event("e1", Some(1.0)),
+        impression("imp-2", Method::Probabilistic { tau: 2.5 }),
+        impression("imp-3", Method::Balanced),
+        exposure("b", "v2"),
+    ];
+    let first = store.append(&records).unwrap();
+    assert_eq!(first.fresh, vec![true; 6]);
+    // Impressions never deduplicate and take their seq like any record.
+    let second = store
+        .append(&[impression("imp-1", Method::TeamDraft), event("e2", None)])
+        .unwrap();
+    assert_eq!(second.first_seq, first.first_seq + 6);
+    assert_eq!(second.fresh, vec![true, true]);
+
+    let replayed = replay_all(store, 0);
+    let seqs: Vec<i64> = replayed.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        seqs,
+        (first.first_seq..first.first_seq + 8).collect::<Vec<_>>()
+    );
+    let got: Vec<Record> = replayed.iter().map(|(_, r)| r.clone()).collect();
+    assert_eq!(got[..6], records[..]);
+    // Every field, the teams of the items and τ come back as written.
+    match &got[3] {
+        Record::Impression(m) => {
+            assert_eq!(m.impression.method, Method::Probabilistic { tau: 2.5 });
+            assert_eq!(m.variants, ["v2", "v1"]);
+            assert!(m.impression.items.iter().all(|i| i.team.is_none()));
+        }
+        other => panic!("expected an impression, got {other:?}"),
+    }
+    match &got[1] {
+        Record::Impression(m) => {
+            assert_eq!(m.impression.items.len(), 4);
+            assert!(m.impression.items.iter().all(|i| i.team.is_some()));
+        }
+        other => panic!("expected an impression, got {other:?}"),
+    }
+
+    // Replay from the middle starts at an impression.
+    let tail = replay_all(store, first.first_seq + 3);
+    let labels: Vec<String> = tail
+        .iter()
+        .map(|(_, r)| match r {
+            Record::Exposure(x) => format!("x:{}", x.unit),
+            Record::Event(e) => format!("e:{}", e.id),
+            Record::Impression(m) => format!("i:{}", m.impression_id),
+        })
+        .collect();
+    assert_eq!(labels, ["i:imp-2", "i:imp-3", "x:b", "i:imp-1", "e:e2"]);
+    // The counts are of exposures and events only.
+    assert_eq!(store.count_records().unwrap(), (2, 2));
+    // Appending after a reload of the log continues the shared sequence.
+    let third = store.append(&[exposure("c", "v1")]).unwrap();
+    assert_eq!(third.first_seq, first.first_seq + 8);
+}
+
 /// Generates one test per scenario and implementation.
 macro_rules! suite {
     ($($scenario:ident),* $(,)?) => {
@@ -512,6 +603,7 @@ suite!(
     decisions_in_log_order_and_filtered,
     entities_save_load_rename,
     config_versions_deduplicate,
+    impressions_round_trip_in_seq_order,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -589,6 +681,26 @@ fn acknowledged_appends_are_all_there_after_a_reopen() {
         Some(entity(EntityKind::Layer, "l", 9))
     );
     assert_eq!(store.append(&[]).unwrap().first_seq, 1001);
+}
+
+#[test]
+fn an_impression_stored_last_keeps_its_seq_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .append(&[
+                event("e1", None),
+                impression("imp-1", Method::TeamDraft),
+                impression("imp-2", Method::Balanced),
+            ])
+            .unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.append(&[]).unwrap().first_seq, 4);
+    let replayed = replay_all(&store, 0);
+    assert_eq!(replayed.len(), 3);
+    assert_eq!(replayed[2].1, impression("imp-2", Method::Balanced));
 }
 
 #[test]

@@ -446,6 +446,9 @@ pub struct Experiment {
     /// Percent of eligible units in the experiment.
     #[serde(default = "hundred")]
     pub traffic: f64,
+    /// `switchback` only: how long each variant serves before the next one; 1h when omitted.
+    #[serde(default)]
+    pub window: Option<Duration>,
     /// Experiments in one layer never share a unit.
     #[serde(default)]
     pub layer: Option<String>,
@@ -474,7 +477,15 @@ fn hundred() -> f64 {
     100.0
 }
 
+/// The switchback window when an experiment does not set one.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3_600);
+
 impl Experiment {
+    /// The switchback window in milliseconds (the configured one, else [`DEFAULT_WINDOW`]).
+    pub fn window_ms(&self) -> u64 {
+        self.window.unwrap_or(DEFAULT_WINDOW).as_millis()
+    }
+
     /// Primary, secondary and guardrail metrics, in that order, without repeats.
     pub fn metric_names(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();

@@ -758,6 +758,16 @@ impl<'a> Validator<'a> {
                 );
             }
         }
+        if let Some(window) = e.window {
+            if e.design != Design::Switchback {
+                self.push(
+                    format!("{at}.window"),
+                    format!("window applies only to design \"switchback\", not {design:?}"),
+                );
+            } else if window.as_millis() == 0 {
+                self.push(format!("{at}.window"), "must be longer than 0");
+            }
+        }
         if let Some(weights) = &e.weights {
             if e.design != Design::Split {
                 self.push(

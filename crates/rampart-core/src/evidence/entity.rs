@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use super::histogram;
+use super::interleaving::{InterleavingDef, InterleavingState};
 use super::stats::MetricStats;
 use super::{BucketEvidence, EntityEvidence, SegmentEvidence, VariantEvidence};
 use crate::config::{Metric, MetricKind};
-use crate::record::{EntityKind, Exposure, Millis, OutcomeEvent};
+use crate::record::{EntityKind, Exposure, ImpressionRecord, Millis, OutcomeEvent};
 
 /// Largest magnitude accepted for an event value: keeps squares and sums finite.
 pub(crate) const MAX_ABS_VALUE: f64 = 1e100;
@@ -22,6 +23,8 @@ pub(crate) struct EntityDef {
     pub models: Option<Vec<String>>,
     pub metrics: Vec<Metric>,
     pub segments: Vec<String>,
+    /// Interleaving experiments only: what their impressions and clicks are credited by.
+    pub interleaving: Option<InterleavingDef>,
 }
 
 impl EntityDef {
@@ -256,6 +259,7 @@ pub(crate) struct EntityState {
     seg_of: Vec<u32>,
     segments: Vec<SegmentAttr>,
     buckets: Vec<Bucket>,
+    interleaving: Option<InterleavingState>,
 }
 
 impl EntityState {
@@ -307,7 +311,6 @@ impl EntityState {
             .collect();
         let mut state = EntityState {
             name,
-            def,
             bucket_ms,
             slots,
             readers,
@@ -318,6 +321,8 @@ impl EntityState {
             seg_of: Vec::new(),
             segments,
             buckets: Vec::new(),
+            interleaving: def.interleaving.clone().map(InterleavingState::new),
+            def,
         };
         state.add_variants(variants);
         state
@@ -409,6 +414,13 @@ impl EntityState {
         self.slots = slots;
     }
 
+    /// Keeps an interleaved impression of this (interleaving) experiment.
+    pub fn fold_impression(&mut self, impression: &ImpressionRecord) {
+        if let Some(il) = &mut self.interleaving {
+            il.fold_impression(impression);
+        }
+    }
+
     /// Adds a unit with per-unit values `row` to the segment `attribute = value`; returns the
     /// code stored for the unit (value index + 1).
     fn join_segment(&mut self, a: usize, value: &str, variant: usize, row: &[f64]) -> u32 {
@@ -430,6 +442,9 @@ impl EntityState {
     /// Counts an outcome event for every metric that reads its type, if the unit is registered
     /// and the event is inside the metric's window.
     pub fn fold_event(&mut self, key: UnitKey, event: &OutcomeEvent) {
+        if let Some(il) = &mut self.interleaving {
+            il.fold_event(event);
+        }
         let Some(&unit) = self.units.get(&key) else {
             return;
         };
@@ -598,6 +613,7 @@ impl EntityState {
             variants: all_variants(&totals),
             segments,
             buckets,
+            interleaving: self.interleaving.as_ref().map(InterleavingState::evidence),
         }
     }
 }

@@ -13,10 +13,13 @@
 //!   `first_exposure <= event.ts <= first_exposure + window`; an event folded before the unit's
 //!   first exposure does not count, even if its timestamp is later;
 //! - binary/count/sum/ratio statistics are over units (every registered unit is in `n`),
-//!   latency statistics are over events.
+//!   latency statistics are over events;
+//! - interleaving experiments also keep their impressions and credit clicks on them to the
+//!   variants, summed into per-unit preferences (see [`InterleavingEvidence`]).
 
 mod entity;
 mod histogram;
+mod interleaving;
 mod stats;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,8 +29,12 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::record::{EntityKind, Millis, Reason, Record};
 use entity::{EntityDef, EntityState, UnitKey};
+use interleaving::InterleavingDef;
 
 pub use histogram::{Histogram, HistogramError, ACCURACY as HISTOGRAM_ACCURACY};
+pub use interleaving::{
+    InterleavingEvidence, PairEvidence, IMPRESSION_ID_ATTRIBUTE, ITEM_ATTRIBUTE,
+};
 pub use stats::MetricStats;
 
 /// A snapshot of the evidence of one entity.
@@ -45,6 +52,9 @@ pub struct EntityEvidence {
     pub segments: Vec<SegmentEvidence>,
     /// Per-bucket deltas, by start; a variant appears in a bucket only when something changed.
     pub buckets: Vec<BucketEvidence>,
+    /// Interleaving experiments: impressions, credited clicks and per-unit preferences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interleaving: Option<InterleavingEvidence>,
 }
 
 /// Statistics of one variant: how many units are registered and each metric's sums.
@@ -155,6 +165,7 @@ fn declared(config: &Config) -> Vec<Declared> {
                 models: Some(vec![r.model.clone()]),
                 metrics: metrics(r.metric_names()),
                 segments: segments(&r.segments),
+                interleaving: None,
             },
             variants: vec![r.baseline.clone(), r.candidate.clone()],
             renamed_from: r.renamed_from.clone(),
@@ -168,6 +179,7 @@ fn declared(config: &Config) -> Vec<Declared> {
                 models: Some(vec![e.model.clone()]),
                 metrics: metrics(e.metric_names()),
                 segments: segments(&e.segments),
+                interleaving: interleaving_def(config, e),
             },
             variants: e.variants.clone(),
             renamed_from: e.renamed_from.clone(),
@@ -193,6 +205,7 @@ fn declared(config: &Config) -> Vec<Declared> {
                 models: h.models.clone(),
                 metrics: config.metrics.iter().map(folded).collect(),
                 segments: config.segments.clone(),
+                interleaving: None,
             },
             variants,
             renamed_from: h.renamed_from.clone(),
@@ -298,6 +311,16 @@ impl Aggregator {
                     entity.fold_exposure(UnitKey::of(&x.unit), x);
                 }
             }
+            Record::Impression(m) => {
+                let entity = self
+                    .by_name
+                    .get(&EntityKind::Experiment)
+                    .and_then(|n| n.get(&m.experiment))
+                    .map(|&i| &mut self.entities[i]);
+                if let Some(entity) = entity.filter(|e| e.def.covers(&m.model)) {
+                    entity.fold_impression(m);
+                }
+            }
             Record::Event(e) => {
                 let key = UnitKey::of(&e.unit);
                 let listed = self.by_model.get(&e.model).map_or(&[][..], Vec::as_slice);
@@ -328,6 +351,23 @@ impl Aggregator {
             .find(|e| e.name == entity)
             .map(EntityState::unit_count)
     }
+}
+
+/// What an interleaving experiment credits: its method and the click event of its primary metric
+/// (a ratio metric's numerator). `None` for other designs.
+fn interleaving_def(
+    config: &Config,
+    experiment: &crate::config::Experiment,
+) -> Option<InterleavingDef> {
+    let method = crate::experiment::interleaving_method(experiment.design)?;
+    let click = config
+        .metric(&experiment.primary)
+        .and_then(|m| m.event.clone().or_else(|| m.numerator.clone()));
+    Some(InterleavingDef {
+        method,
+        click,
+        variants: experiment.variants.clone(),
+    })
 }
 
 /// The parts of a metric that decide what is folded; `goal` only matters to the analysis, so

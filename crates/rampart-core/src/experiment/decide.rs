@@ -9,6 +9,7 @@
 //!   confidence sequence lies inside ±mde of the control's value, there is no difference.
 //! - `fixed`: nothing is decided before the planned sample is reached; at the sample the best
 //!   variant with fixed-horizon adjusted p < alpha in the goal direction wins, else no difference.
+//! - Interleaving designs read the report's preferences instead (see `interleaving.rs`).
 //! - Both end at `max_duration`.
 
 use serde::{Deserialize, Serialize};
@@ -123,6 +124,17 @@ pub fn decide(
             variant: c.variant.clone(),
             metric: c.metric.clone(),
         };
+    }
+
+    if let Some(interleaving) = &report.interleaving {
+        let waiting = match super::interleaving::decide(interleaving, experiment) {
+            Ok(verdict) => return verdict,
+            Err(waiting) => waiting,
+        };
+        if out_of_time {
+            return Verdict::MaxDuration;
+        }
+        return Verdict::NotYet { reason: waiting };
     }
 
     let waiting = match stopping.rule {

@@ -250,6 +250,14 @@ fn lift_text(c: &super::report::MetricComparison) -> String {
 }
 
 fn winner_reason(experiment: &Experiment, report: &ExperimentReport, variant: &str) -> String {
+    if let Some(interleaving) = &report.interleaving {
+        // Any variant may win an interleaved comparison, the control included.
+        return format!(
+            "winner: {variant} on {}: {}",
+            experiment.primary,
+            interleaving.winner_text(variant, report.rule)
+        );
+    }
     let mut reason = format!(
         "winner: {variant} beats {} on {}",
         report.control, experiment.primary
@@ -274,8 +282,11 @@ fn winner_reason(experiment: &Experiment, report: &ExperimentReport, variant: &s
     reason
 }
 
+/// How the reason of a stop on a guardrail breach begins; a rollout stage reads it.
+pub const BREACH_PREFIX: &str = "guardrail breach";
+
 fn breach_reason(report: &ExperimentReport, variant: &str, metric: &str) -> String {
-    let mut reason = format!("guardrail breach: {variant} harms {metric}");
+    let mut reason = format!("{BREACH_PREFIX}: {variant} harms {metric}");
     if let Some(c) = report.comparison(metric, variant) {
         reason.push_str(&format!(
             " ({} vs {}, always-valid adjusted p = {:.4})",

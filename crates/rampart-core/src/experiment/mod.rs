@@ -1,31 +1,45 @@
 //! Split experiments: analysis, stopping rules and lifecycle, all pure.
 //!
 //! - [`analyze`] turns an experiment's evidence into an [`ExperimentReport`]: per metric and per
-//!   variant against the control (the first variant), values, lifts with intervals,
+//!   variant against the control (the first variant; for `switchback`, on window-level values),
+//!   values, lifts with intervals,
 //!   fixed-horizon and always-valid p-values adjusted across the family, the sample-ratio check,
 //!   the fixed-horizon sample size and a segment breakdown that flags where a variant is worse;
 //! - [`decide`] applies the stopping rule (`fixed` or `sequential`) to a report: a [`Verdict`];
 //! - [`step`] moves the state machine (draft → running → stopped) on a command or a verdict and
 //!   returns the actions (decision log entries, a rollout to start for the winner);
 //! - [`check_preregistration`] lists what a reload would change of the plan fixed at start;
-//! - [`look`] is one look of the controller: analyze, decide, step.
+//! - [`look`] is one look of the controller: analyze, decide, step;
+//! - [`analyze_interleaving`] reads the per-unit preferences of an interleaving design
+//!   (`team-draft`, `balanced`, `probabilistic`, `team-draft-multileave`), which `analyze` and
+//!   `decide` use for those designs;
+//! - [`holdout_report`] compares a holdout's units with the exposed units of each model.
 //!
 //! `docs/experiments.md` has the formulas and the rules.
 
 mod compare;
 mod decide;
+mod holdout;
+mod interleaving;
 mod lifecycle;
 mod preregistration;
 mod report;
+mod switchback;
 
 pub use compare::Lift;
 pub use decide::{decide, Verdict};
-pub use lifecycle::{describe, step, Action, Command, IllegalCommand, Input};
+pub use holdout::{holdout_report, ExposedSource, HoldoutComparison, HoldoutReport, HOLDOUT_ALPHA};
+pub use interleaving::{
+    analyze_interleaving, analyze_pair, interleaving_method, unit_scores, InterleavingReport,
+    InterleavingSampleSize, Preference, BOOTSTRAP_RESAMPLES,
+};
+pub use lifecycle::{describe, step, Action, Command, IllegalCommand, Input, BREACH_PREFIX};
 pub use preregistration::{check_preregistration, PreRegistration};
 pub use report::{
     analyze, ArmSummary, ArmTarget, Direction, ExperimentReport, MetricComparison, Role,
     SampleSizePlan, SegmentFlag, SegmentReport, SrmCheck, SRM_ALPHA,
 };
+pub use switchback::{SwitchbackSummary, WindowCount, WindowObservation};
 
 use std::collections::BTreeMap;
 
@@ -73,6 +87,7 @@ pub fn look(
                 variants: BTreeMap::new(),
                 segments: Vec::new(),
                 buckets: Vec::new(),
+                interleaving: None,
             };
             &empty
         }

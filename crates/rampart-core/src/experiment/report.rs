@@ -1,7 +1,8 @@
 //! The analysis of a split experiment at one look: [`analyze`] turns the experiment's evidence
 //! into an [`ExperimentReport`] — every metric compared between each variant and the control
 //! (fixed-horizon and always-valid), p-values adjusted across the family, the sample-ratio check,
-//! the sample size of a fixed-horizon test and a segment breakdown with flags.
+//! the sample size of a fixed-horizon test and a segment breakdown with flags. A `switchback`
+//! experiment is compared on window-level values instead of units (see `switchback.rs`).
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,8 @@ use rampart_stats::{adjust_p_values, sample_ratio_mismatch};
 use serde::Serialize;
 
 use super::compare::{self, Lift, Missing};
+use super::interleaving::{analyze_interleaving, interleaving_method, InterleavingReport};
+use super::switchback::{self, SwitchbackSummary};
 use crate::config::{
     Config, Correction, Design, Experiment, Goal, Metric, MetricKind, StoppingRule,
 };
@@ -187,6 +190,12 @@ pub struct ExperimentReport {
     pub segments: Vec<SegmentReport>,
     pub flags: Vec<SegmentFlag>,
     pub notes: Vec<String>,
+    /// `switchback` only: the windows behind the comparisons, whose `n` counts windows.
+    pub switchback: Option<SwitchbackSummary>,
+    /// Interleaving designs only: the per-unit preferences between the variants, which the
+    /// stopping rule reads instead of `metrics`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interleaving: Option<InterleavingReport>,
 }
 
 impl ExperimentReport {
@@ -527,33 +536,54 @@ pub fn analyze(
     }
     let srm = srm_check(experiment, &units, &shares);
 
+    let windowed = (experiment.design == Design::Switchback)
+        .then(|| switchback::windows(experiment, config, evidence, now));
+    // A switchback compares window values: continuous observations, whatever the metric's kind.
+    let as_windows = |m: &Metric| Metric {
+        kind: MetricKind::Sum,
+        ..m.clone()
+    };
+    let window_metrics: Vec<Metric> = match &windowed {
+        Some(_) => config.metrics.iter().map(as_windows).collect(),
+        None => Vec::new(),
+    };
+    let metric_of = |name: &str| match &windowed {
+        Some(_) => window_metrics.iter().find(|m| m.name == name),
+        None => config.metric(name),
+    };
     let roles = roles(experiment);
     let compare_all = |variants: &BTreeMap<String, VariantEvidence>| -> Vec<MetricComparison> {
         let mut out = Vec::new();
         for &(name, role) in &roles {
             for v in experiment.variants.iter().skip(1) {
-                out.push(comparison(
+                let mut c = comparison(
                     name,
                     role,
-                    config.metric(name),
+                    metric_of(name),
                     variants,
                     &control,
                     v,
                     experiment,
-                ));
+                );
+                c.kind = config.metric(name).map(|m| m.kind);
+                out.push(c);
             }
         }
         out
     };
+    let compared = match &windowed {
+        Some((_, by_window)) => by_window,
+        None => &evidence.variants,
+    };
 
-    let mut metrics = compare_all(&evidence.variants);
+    let mut metrics = compare_all(compared);
     adjust_both(&mut metrics.iter_mut().collect::<Vec<_>>(), method);
 
     let sample_size = match (experiment.stopping.rule, experiment.stopping.mde) {
         (StoppingRule::Fixed, Some(mde)) => Some(sample_size_plan(
             experiment,
-            config.metric(&experiment.primary),
-            &evidence.variants,
+            metric_of(&experiment.primary),
+            compared,
             &shares,
             mde,
         )),
@@ -567,9 +597,19 @@ pub fn analyze(
         (StoppingRule::Sequential, _) => None,
     };
 
+    if let Some((summary, _)) = &windowed {
+        notes.push(format!(
+            "switchback: each complete {} window is one observation; n counts windows, and segments are not broken down (windows are not split by segment)",
+            crate::config::Duration::from_millis(summary.window_ms)
+        ));
+        if let Some(why) = &summary.not_enough_data {
+            notes.push(format!("switchback: {why}"));
+        }
+    }
     let mut segments: Vec<SegmentReport> = evidence
         .segments
         .iter()
+        .filter(|_| windowed.is_none())
         .filter(|s| {
             let n = |v: &str| s.variants.get(v).map_or(0, |e| e.units);
             n(&control) > 0 && experiment.variants.iter().skip(1).any(|v| n(v) > 0)
@@ -612,6 +652,9 @@ pub fn analyze(
         segments,
         flags,
         notes,
+        switchback: windowed.map(|(summary, _)| summary),
+        interleaving: interleaving_method(experiment.design)
+            .map(|_| analyze_interleaving(experiment, evidence.interleaving.as_ref())),
     }
 }
 

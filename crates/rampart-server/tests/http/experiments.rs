@@ -178,8 +178,11 @@ async fn a_sequential_winner_is_handed_to_its_rollout_as_candidate() {
         let why = log[0]["reason"].as_str().unwrap_or_default();
         assert!(why.contains("declared v2 the winner"), "{why}");
 
-        let r = rollout(&base, "ship");
-        assert_eq!(r["status"], "running");
+        // The decision is logged before the new state is swapped in: wait for the swap.
+        let r = eventually(5, "the rollout to run", || {
+            let r = rollout(&base, "ship");
+            (r["status"] == "running").then_some(r)
+        });
         assert_eq!(r["candidate"], "v2", "the winner, not the configured v3");
         assert_eq!(r["traffic"], 30.0);
 

@@ -1,8 +1,8 @@
-//! The ordered log: appending exposures and outcome events under one sequence, and replaying
-//! both tables merged by sequence number.
+//! The ordered log: appending exposures, outcome events and interleaved impressions under one
+//! sequence, and replaying the three tables merged by sequence number.
 
 use rampart_core::config::Attributes;
-use rampart_core::{EntityKind, Exposure, OutcomeEvent, Reason, Record};
+use rampart_core::{EntityKind, Exposure, ImpressionRecord, OutcomeEvent, Reason, Record};
 use rusqlite::types::FromSql;
 use rusqlite::{params, Connection, Row, Rows, TransactionBehavior};
 
@@ -16,11 +16,17 @@ const INSERT_EXPOSURE: &str = "INSERT INTO exposures \
 const INSERT_EVENT: &str = "INSERT INTO events \
     (seq, id, kind, unit, model, value, ts, attributes) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const INSERT_IMPRESSION: &str = "INSERT INTO impressions \
+    (seq, ts, model, experiment, unit, impression_id, impression, variants) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const SELECT_EXPOSURES: &str = "SELECT \
     seq, ts, model, unit, variant, reason, entity_kind, entity_name, assignment_id, segments \
     FROM exposures WHERE seq >= ?1 ORDER BY seq";
 const SELECT_EVENTS: &str = "SELECT seq, id, kind, unit, model, value, ts, attributes \
     FROM events WHERE seq >= ?1 ORDER BY seq";
+const SELECT_IMPRESSIONS: &str = "SELECT \
+    seq, ts, model, experiment, unit, impression_id, impression, variants \
+    FROM impressions WHERE seq >= ?1 ORDER BY seq";
 
 /// The writer's view of the log: the connection, the next sequence number, the hashes of every
 /// stored event id and the row counts. Only [`append`] changes it, and only after a commit.
@@ -39,7 +45,8 @@ impl Log {
     pub(crate) fn load(conn: Connection) -> Result<Log> {
         let max_seq: i64 = conn.query_row(
             "SELECT MAX(s) FROM (SELECT COALESCE(MAX(seq), 0) AS s FROM exposures \
-             UNION ALL SELECT COALESCE(MAX(seq), 0) FROM events) AS m",
+             UNION ALL SELECT COALESCE(MAX(seq), 0) FROM events \
+             UNION ALL SELECT COALESCE(MAX(seq), 0) FROM impressions) AS m",
             [],
             |r| r.get(0),
         )?;
@@ -87,6 +94,7 @@ impl Log {
         {
             let mut insert_exposure = tx.prepare_cached(INSERT_EXPOSURE)?;
             let mut insert_event = tx.prepare_cached(INSERT_EVENT)?;
+            let mut insert_impression = tx.prepare_cached(INSERT_IMPRESSION)?;
             for (index, record) in records.iter().enumerate() {
                 match record {
                     Record::Exposure(x) => {
@@ -133,6 +141,18 @@ impl Log {
                             attributes_json(&e.attributes, index)?,
                         ])?;
                     }
+                    Record::Impression(m) => {
+                        insert_impression.execute(params![
+                            seq,
+                            m.ts,
+                            m.model,
+                            m.experiment,
+                            m.unit,
+                            m.impression_id,
+                            to_json(&m.impression, index, "impression")?,
+                            to_json(&m.variants, index, "variants")?,
+                        ])?;
+                    }
                 }
                 fresh.push(true);
                 seq += 1;
@@ -152,6 +172,13 @@ impl Log {
     }
 }
 
+fn to_json<T: serde::Serialize>(value: &T, index: usize, what: &str) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::InvalidRecord {
+        index,
+        reason: format!("the {what} cannot be written as JSON: {e}"),
+    })
+}
+
 fn attributes_json(attributes: &Attributes, index: usize) -> Result<String> {
     if attributes.is_empty() {
         return Ok("{}".to_owned());
@@ -162,55 +189,59 @@ fn attributes_json(attributes: &Attributes, index: usize) -> Result<String> {
     })
 }
 
-/// Calls `f` with every record of seq >= `from_seq`, both tables merged by seq, from one read
-/// snapshot. Rows are streamed from two ordered cursors; nothing is collected.
+/// Calls `f` with every record of seq >= `from_seq`, the three tables merged by seq, from one
+/// read snapshot. Rows are streamed from three ordered cursors; nothing is collected.
 pub(crate) fn replay(
     conn: &mut Connection,
     from_seq: i64,
     f: &mut dyn FnMut(i64, Record),
 ) -> Result<()> {
-    // One transaction so both cursors read the same snapshot while appends go on.
+    const TABLES: [&str; 3] = ["exposures", "events", "impressions"];
+    let decoders: [Decode; 3] = [exposure_from_row, event_from_row, impression_from_row];
+    // One transaction so the cursors read the same snapshot while appends go on.
     let tx = conn.transaction()?;
     {
         let mut exposures_stmt = tx.prepare_cached(SELECT_EXPOSURES)?;
         let mut events_stmt = tx.prepare_cached(SELECT_EVENTS)?;
-        let mut exposures = exposures_stmt.query(params![from_seq])?;
-        let mut events = events_stmt.query(params![from_seq])?;
-        let mut next_exposure = read_next(&mut exposures, exposure_from_row)?;
-        let mut next_event = read_next(&mut events, event_from_row)?;
+        let mut impressions_stmt = tx.prepare_cached(SELECT_IMPRESSIONS)?;
+        let mut cursors = [
+            exposures_stmt.query(params![from_seq])?,
+            events_stmt.query(params![from_seq])?,
+            impressions_stmt.query(params![from_seq])?,
+        ];
+        let mut heads: [Option<(i64, Record)>; 3] = [None, None, None];
+        for (k, head) in heads.iter_mut().enumerate() {
+            *head = read_next(&mut cursors[k], decoders[k])?;
+        }
         loop {
-            let take_exposure = match (&next_exposure, &next_event) {
-                (None, None) => break,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (Some((xs, _)), Some((es, _))) if xs == es => {
-                    return Err(StoreError::Corrupt(format!(
-                        "seq {xs} is used by both an exposure and an event"
-                    )));
+            let mut pick: Option<(usize, i64)> = None;
+            for (k, head) in heads.iter().enumerate() {
+                let Some((seq, _)) = head else { continue };
+                match pick {
+                    Some((other, best)) if best == *seq => {
+                        return Err(StoreError::Corrupt(format!(
+                            "seq {seq} is used by both the {} and the {} table",
+                            TABLES[other], TABLES[k]
+                        )));
+                    }
+                    Some((_, best)) if best < *seq => {}
+                    _ => pick = Some((k, *seq)),
                 }
-                (Some((xs, _)), Some((es, _))) => xs < es,
-            };
-            if take_exposure {
-                if let Some((seq, record)) = next_exposure.take() {
-                    f(seq, record);
-                }
-                next_exposure = read_next(&mut exposures, exposure_from_row)?;
-            } else {
-                if let Some((seq, record)) = next_event.take() {
-                    f(seq, record);
-                }
-                next_event = read_next(&mut events, event_from_row)?;
             }
+            let Some((k, _)) = pick else { break };
+            if let Some((seq, record)) = heads[k].take() {
+                f(seq, record);
+            }
+            heads[k] = read_next(&mut cursors[k], decoders[k])?;
         }
     }
     tx.commit()?;
     Ok(())
 }
 
-fn read_next(
-    rows: &mut Rows<'_>,
-    decode: fn(&Row<'_>) -> Result<(i64, Record)>,
-) -> Result<Option<(i64, Record)>> {
+type Decode = fn(&Row<'_>) -> Result<(i64, Record)>;
+
+fn read_next(rows: &mut Rows<'_>, decode: Decode) -> Result<Option<(i64, Record)>> {
     match rows.next()? {
         Some(row) => decode(row).map(Some),
         None => Ok(None),
@@ -297,4 +328,19 @@ fn event_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
         attributes: json_column(row, 7, T, "attributes", &seq)?,
     };
     Ok((seq, Record::Event(event)))
+}
+
+fn impression_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
+    const T: &str = "impressions";
+    let seq: i64 = column(row, 0, T, "seq", &"?")?;
+    let impression = ImpressionRecord {
+        ts: column(row, 1, T, "ts", &seq)?,
+        model: column(row, 2, T, "model", &seq)?,
+        experiment: column(row, 3, T, "experiment", &seq)?,
+        unit: column(row, 4, T, "unit", &seq)?,
+        impression_id: column(row, 5, T, "impression_id", &seq)?,
+        impression: json_column(row, 6, T, "impression", &seq)?,
+        variants: json_column(row, 7, T, "variants", &seq)?,
+    };
+    Ok((seq, Record::Impression(impression)))
 }

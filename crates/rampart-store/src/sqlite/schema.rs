@@ -63,6 +63,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         evidence TEXT NOT NULL
     );
     CREATE INDEX decisions_by_entity ON decisions (entity, id);",
+    // 2: interleaved impressions, numbered by the same seq as exposures and events. The
+    // impression (method, rankings, items with teams) and the variant of each ranking are JSON.
+    "CREATE TABLE impressions (
+        seq INTEGER PRIMARY KEY,
+        ts BIGINT NOT NULL,
+        model TEXT NOT NULL,
+        experiment TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        impression_id TEXT NOT NULL,
+        impression TEXT NOT NULL,
+        variants TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.
@@ -113,17 +125,35 @@ mod tests {
     #[test]
     fn migrations_apply_once() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), vec![1]);
+        assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2]);
         assert_eq!(migrate(&mut conn).unwrap(), Vec::<i64>::new());
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN \
-                 ('config_versions', 'entities', 'exposures', 'events', 'decisions')",
+                 ('config_versions', 'entities', 'exposures', 'events', 'decisions', 'impressions')",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 5);
+        assert_eq!(tables, 6);
+    }
+
+    #[test]
+    fn a_version_one_database_gains_the_impressions_table() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY);
+             INSERT INTO schema_migrations (version) VALUES (1);",
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), vec![2]);
+        let version: i64 = conn
+            .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(version, 2);
     }
 
     #[test]
