@@ -50,6 +50,8 @@ fn answer(url: &str, reply: Result<ureq::Response, ureq::Error>) -> Result<Value
             let msg = body["error"]["message"].as_str().unwrap_or("no message");
             Err(format!("{url}: {code}: {msg}"))
         }
-        Err(e) => Err(format!("cannot reach the server at {url}: {e}")),
+        Err(ureq::Error::Transport(t)) => {
+            Err(format!("cannot reach the server at {url}: {}", t.kind()))
+        }
     }
 }

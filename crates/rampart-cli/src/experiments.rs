@@ -433,6 +433,26 @@ fn row(c: &Value) -> Vec<String> {
     ]
 }
 
+/// Columns added when a comparison has a CUPED-adjusted lift.
+const CUPED_COLUMNS: [&str; 3] = ["CUPED ABS LIFT [CI]", "CUPED P", "VAR REDUCTION"];
+
+/// The CUPED numbers of one comparison, in `CUPED_COLUMNS` order; `-` when it has none.
+fn cuped_cells(c: &Value) -> Vec<String> {
+    let cuped = &c["cuped"];
+    let reduction = cuped["variance_reduction"]
+        .as_f64()
+        .map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
+    vec![
+        lift(&cuped["absolute_lift"], false),
+        pval(&cuped["p_value"]),
+        reduction,
+    ]
+}
+
+fn has_cuped<'a>(mut comparisons: impl Iterator<Item = &'a Value>) -> bool {
+    comparisons.any(|c| c["cuped"].is_object())
+}
+
 fn print_report(e: &Value) {
     let report = &e["report"];
     print!("{}", header(e));
@@ -452,7 +472,17 @@ fn print_report(e: &Value) {
             cell(&first["kind"]),
             cell(&first["goal"])
         );
-        table::print(&COLUMNS, comparisons.iter().map(|c| row(c)));
+        if has_cuped(comparisons.iter().copied()) {
+            let columns: Vec<&str> = COLUMNS.iter().chain(&CUPED_COLUMNS).copied().collect();
+            let rows = comparisons.iter().map(|c| {
+                let mut r = row(c);
+                r.extend(cuped_cells(c));
+                r
+            });
+            table::print(&columns, rows);
+        } else {
+            table::print(&COLUMNS, comparisons.iter().map(|c| row(c)));
+        }
         for c in &comparisons {
             if let Some(why) = c["not_enough_data"].as_str() {
                 println!("{}: {why}", cell(&c["variant"]));
@@ -594,6 +624,7 @@ pub fn markdown(e: &Value, timeline: &[Value]) -> String {
     if let Some(s) = sample_size(report) {
         out.push_str(&format!("{}.\n\n", s[..1].to_uppercase() + &s[1..]));
     }
+    let cuped = has_cuped(report["metrics"].as_array().into_iter().flatten());
     let rows: Vec<Vec<String>> = report["metrics"]
         .as_array()
         .into_iter()
@@ -601,10 +632,17 @@ pub fn markdown(e: &Value, timeline: &[Value]) -> String {
         .map(|c| {
             let mut r = vec![cell(&c["metric"]), cell(&c["role"])];
             r.extend(row(c));
+            if cuped {
+                r.extend(cuped_cells(c));
+            }
             r
         })
         .collect();
-    md_table(&mut out, &MD_COLUMNS, &rows);
+    let mut headers = MD_COLUMNS.to_vec();
+    if cuped {
+        headers.extend(["CUPED abs lift [CI]", "CUPED p", "variance reduction"]);
+    }
+    md_table(&mut out, &headers, &rows);
     let notes: Vec<String> = report["metrics"]
         .as_array()
         .into_iter()
@@ -670,6 +708,21 @@ mod tests {
         let r = json!({"estimate": 0.5, "lower": -0.2, "upper": 1.2});
         assert_eq!(lift(&r, true), "+50.00% [-20.00%, +120.00%]");
         assert_eq!(lift(&Value::Null, true), "-");
+    }
+
+    #[test]
+    fn cuped_columns_only_when_present() {
+        let with = json!({"variant": "v2", "cuped": {
+            "absolute_lift": {"estimate": 0.1, "lower": 0.05, "upper": 0.15},
+            "p_value": 0.0012, "variance_reduction": 0.4567, "theta": 0.8}});
+        assert_eq!(
+            cuped_cells(&with),
+            vec!["+0.1000 [+0.0500, +0.1500]", "0.0012", "45.7%"]
+        );
+        let without = json!({"variant": "v3"});
+        assert_eq!(cuped_cells(&without), vec!["-", "-", "-"]);
+        assert!(has_cuped([&without, &with].into_iter()));
+        assert!(!has_cuped([&without].into_iter()));
     }
 
     #[test]

@@ -816,3 +816,231 @@ fn exposures_after_a_rollback_or_completion_are_not_evidence() {
     assert_eq!(ev.variants.get("v2").map(|v| v.units), Some(1));
     assert_eq!(ev.variants.get("v1").map_or(0, |v| v.units), 0);
 }
+
+/// `BASE` plus an experiment reading every metric, so its units carry pre-exposure covariates.
+fn with_experiment() -> Config {
+    config(&format!(
+        "{BASE}\n{}",
+        r#"
+[[experiments]]
+name = "exp"
+model = "recs"
+variants = ["v1", "v2"]
+primary = "converted"
+secondary = ["clicks", "revenue", "ctr", "latency"]
+"#
+    ))
+}
+
+fn exp(ts: Millis, unit: &str, variant: &str) -> Record {
+    exposure(ts, unit, variant, (EntityKind::Experiment, "exp"))
+}
+
+/// (pre_n, pre_sum, pre_sum_sq, pre_cross) of one metric.
+fn pre(ev: &EntityEvidence, variant: &str, name: &str) -> (u64, f64, f64, f64) {
+    let s = metric(ev, variant, name);
+    (s.pre_n, s.pre_sum, s.pre_sum_sq, s.pre_cross)
+}
+
+#[test]
+fn pre_exposure_values_become_fixed_covariates() {
+    let t = 10 * HOUR;
+    let records = vec![
+        // Before any exposure: u1 buys 10 and clicks twice, u2 buys 4, u3 clicks, u9 clicks
+        // and is never exposed.
+        event(t - 3 * HOUR, "u1", "purchase", Some(10.0)),
+        event(t - 3 * HOUR, "u1", "click", None),
+        event(t - 2 * HOUR, "u1", "click", None),
+        event(t - 2 * HOUR, "u2", "purchase", Some(4.0)),
+        event(t - HOUR, "u3", "click", None),
+        event(t - HOUR, "u9", "click", None),
+        event(t - HOUR, "u1", "view", None),
+        event(t - HOUR, "u1", "latency", Some(50.0)),
+        exp(t, "u1", "v1"),
+        exp(t, "u2", "v1"),
+        exp(t, "u3", "v2"),
+        exp(t, "u4", "v2"),
+        // After: counted as outcomes, never as pre-exposure values.
+        event(t + 1, "u1", "purchase", Some(5.0)),
+        event(t + 2, "u1", "click", None),
+        event(t + 3, "u2", "purchase", Some(6.0)),
+        with_attributes(event(t + 4, "u2", "click", None), &[("country", "fr")]),
+        event(t + 5, "u2", "click", None),
+        event(t + 6, "u3", "purchase", Some(7.0)),
+        event(t + 7, "u4", "click", None),
+        // A second exposure changes nothing, and later events are outcomes.
+        exp(t + 2 * HOUR, "u1", "v2"),
+        event(t + 2 * HOUR + 1, "u1", "purchase", Some(3.0)),
+    ];
+    let mut agg = Aggregator::new(&with_experiment());
+    fold_all(&mut agg, &records);
+    let ev = agg.evidence("exp").unwrap();
+
+    // Covariates x (converted, clicks, revenue): u1 (1, 2, 10), u2 (1, 0, 4), u3 (0, 1, 0),
+    // u4 (0, 0, 0). Outcomes y: u1 (1, 1, 8), u2 (1, 2, 6), u3 (1, 0, 7), u4 (0, 1, 0).
+    assert_eq!(pre(&ev, "v1", "converted"), (2, 2.0, 2.0, 2.0));
+    assert_eq!(pre(&ev, "v1", "clicks"), (2, 2.0, 4.0, 2.0));
+    assert_eq!(
+        pre(&ev, "v1", "revenue"),
+        (2, 14.0, 116.0, 10.0 * 8.0 + 4.0 * 6.0)
+    );
+    assert_eq!(pre(&ev, "v2", "converted"), (2, 0.0, 0.0, 0.0));
+    assert_eq!(pre(&ev, "v2", "clicks"), (2, 1.0, 1.0, 0.0));
+    assert_eq!(pre(&ev, "v2", "revenue"), (2, 0.0, 0.0, 0.0));
+    // The outcomes themselves are unchanged by the pre-period.
+    let rev = metric(&ev, "v1", "revenue");
+    assert_eq!((rev.n, rev.sum, rev.sum_sq), (2, 14.0, 100.0));
+    assert_eq!(metric(&ev, "v1", "clicks").sum, 3.0);
+    // Ratio and latency metrics keep no covariate.
+    assert_eq!(pre(&ev, "v1", "ctr"), (0, 0.0, 0.0, 0.0));
+    assert_eq!(pre(&ev, "v1", "latency"), (0, 0.0, 0.0, 0.0));
+    assert_eq!(metric(&ev, "v1", "latency").n, 0);
+
+    // u2 joined country=fr from an event, bringing its covariate and its revenue so far.
+    let fr = ev
+        .segments
+        .iter()
+        .find(|s| s.attribute == "country" && s.value == "fr")
+        .unwrap();
+    let s = &fr.variants["v1"].metrics["revenue"];
+    assert_eq!(
+        (s.pre_n, s.pre_sum, s.pre_sum_sq, s.pre_cross),
+        (1, 4.0, 16.0, 24.0)
+    );
+    let s = &fr.variants["v1"].metrics["clicks"];
+    assert_eq!((s.pre_n, s.pre_sum, s.pre_cross, s.sum), (1, 0.0, 0.0, 2.0));
+
+    // Bucket deltas add up to the totals, covariates included.
+    assert_eq!(ev.cumulative().last().unwrap().variants, ev.variants);
+
+    // Only u9 still waits; rollouts keep no covariates.
+    assert_eq!(agg.waiting_units("exp"), Some(1));
+    assert_eq!(agg.waiting_units("ramp"), Some(0));
+    let mut with_ramp = Aggregator::new(&with_experiment());
+    fold_all(
+        &mut with_ramp,
+        &[event(t - 1, "u1", "click", None), ramp(t, "u1", "v1")],
+    );
+    let r = with_ramp.evidence("ramp").unwrap();
+    assert_eq!(pre(&r, "v1", "clicks"), (0, 0.0, 0.0, 0.0));
+
+    // The JSON carries the covariate moments and reads back equal.
+    let json = serde_json::to_value(&ev).unwrap();
+    assert_eq!(
+        json["variants"]["v1"]["metrics"]["revenue"]["pre_cross"],
+        104.0
+    );
+    assert!(json["variants"]["v1"]["metrics"]["ctr"]
+        .get("pre_n")
+        .is_none());
+    let back: EntityEvidence = serde_json::from_value(json).unwrap();
+    assert_eq!(back, ev);
+}
+
+#[test]
+fn a_freed_waiting_row_is_reused_without_leaking_values() {
+    let t = 10 * HOUR;
+    let mut agg = Aggregator::new(&with_experiment());
+    fold_all(
+        &mut agg,
+        &[
+            event(t - 2, "a", "purchase", Some(3.0)),
+            exp(t, "a", "v1"),
+            // b takes a's freed row: it must start from zero.
+            event(t + 1, "b", "purchase", Some(2.0)),
+            exp(t + 2, "b", "v1"),
+            exp(t + 3, "c", "v1"),
+        ],
+    );
+    let ev = agg.evidence("exp").unwrap();
+    assert_eq!(pre(&ev, "v1", "revenue"), (3, 5.0, 13.0, 0.0));
+    assert_eq!(agg.waiting_units("exp"), Some(0));
+}
+
+/// `random_sequence` with every rollout exposure repeated as an exposure to the experiment.
+fn random_with_experiment(seed: u64, len: usize) -> Vec<Record> {
+    let mut out = Vec::new();
+    for r in random_sequence(seed, len) {
+        if let Record::Exposure(x) = &r {
+            let mut e = x.clone();
+            e.entity = Some((EntityKind::Experiment, "exp".into()));
+            out.push(r);
+            out.push(Record::Exposure(e));
+        } else {
+            out.push(r);
+        }
+    }
+    out
+}
+
+#[test]
+fn covariates_replay_bit_for_bit_and_match_a_direct_computation() {
+    let records = random_with_experiment(23, 6_000);
+    let (mut a, mut b) = (
+        Aggregator::new(&with_experiment()),
+        Aggregator::new(&with_experiment()),
+    );
+    fold_all(&mut a, &records);
+    fold_all(&mut b, &records);
+    let (ea, eb) = (a.evidence("exp").unwrap(), b.evidence("exp").unwrap());
+    assert_eq!(ea, eb);
+    assert_eq!(
+        serde_json::to_string(&ea).unwrap(),
+        serde_json::to_string(&eb).unwrap()
+    );
+    assert_eq!(ea.cumulative().last().unwrap().variants, ea.variants);
+
+    // Direct: per unit, its revenue before the first exposure (x) and inside it after (y).
+    let mut first: HashMap<String, (String, Millis)> = HashMap::new();
+    let mut x: HashMap<String, f64> = HashMap::new();
+    let mut y: HashMap<String, f64> = HashMap::new();
+    for r in &records {
+        match r {
+            Record::Exposure(e)
+                if e.entity
+                    .as_ref()
+                    .is_some_and(|(k, _)| *k == EntityKind::Experiment) =>
+            {
+                first
+                    .entry(e.unit.clone())
+                    .or_insert((e.variant.clone(), e.ts));
+            }
+            Record::Event(e) if e.kind == "purchase" => {
+                let v = e.value.unwrap_or(1.0);
+                match first.get(&e.unit) {
+                    None => *x.entry(e.unit.clone()).or_default() += v,
+                    Some((_, ts)) if e.ts >= *ts => *y.entry(e.unit.clone()).or_default() += v,
+                    Some(_) => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut with_pre = 0;
+    for variant in ["v1", "v2"] {
+        let (mut n, mut sx, mut sxx, mut sxy) = (0u64, 0.0, 0.0, 0.0);
+        for (unit, (v, _)) in &first {
+            if v != variant {
+                continue;
+            }
+            let (xi, yi) = (
+                x.get(unit).copied().unwrap_or(0.0),
+                y.get(unit).copied().unwrap_or(0.0),
+            );
+            n += 1;
+            sx += xi;
+            sxx += xi * xi;
+            sxy += xi * yi;
+            with_pre += usize::from(xi != 0.0);
+        }
+        let got = pre(&ea, variant, "revenue");
+        assert_eq!(got.0, n);
+        assert!(close(got.1, sx, 1e-12), "{variant}: {} vs {sx}", got.1);
+        assert!(close(got.2, sxx, 1e-12), "{variant}: {} vs {sxx}", got.2);
+        assert!(close(got.3, sxy, 1e-12), "{variant}: {} vs {sxy}", got.3);
+    }
+    assert!(
+        with_pre > 20,
+        "the sequence has pre-exposure revenue for {with_pre} units"
+    );
+}

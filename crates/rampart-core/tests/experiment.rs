@@ -11,9 +11,10 @@ use rampart_core::experiment::{
 use rampart_core::state::{ExperimentState, ExperimentStatus};
 use rampart_core::{EntityKind, Exposure, OutcomeEvent, Reason, Record};
 use rampart_stats::{
-    adjust_p_values, beta_binomial, proportion_effect_size, ratio, sample_ratio_mismatch,
-    sample_size, two_proportions, welch, Alternative, AsymptoticCs, BetaPrior, Correction, Moments,
-    Msprt, PowerSpec, PowerTest, Proportion, RatioMoments, Rng, TestSpec,
+    adjust_p_values, beta_binomial, cuped, cuped_theta, cuped_with_theta, proportion_effect_size,
+    ratio, sample_ratio_mismatch, sample_size, two_proportions, welch, Alternative, AsymptoticCs,
+    BetaPrior, Correction, Covariate, CupedArm, Moments, Msprt, PowerSpec, PowerTest, Proportion,
+    RatioMoments, Rng, TestSpec,
 };
 
 const BASE: &str = r#"
@@ -86,9 +87,31 @@ impl Traffic {
     }
 
     fn unit(&mut self, variant: &str, country: Option<&str>, events: Events) {
+        self.unit_with_history(variant, country, Vec::new(), events);
+    }
+
+    /// A unit whose `pre` events are folded before its first exposure, `events` after it.
+    fn unit_with_history(
+        &mut self,
+        variant: &str,
+        country: Option<&str>,
+        pre: Events,
+        events: Events,
+    ) {
         let unit = format!("u{}", self.next_unit);
         self.next_unit += 1;
         self.ts += 1;
+        for (k, (kind, value)) in pre.into_iter().enumerate() {
+            self.agg.fold(&Record::Event(OutcomeEvent {
+                id: format!("{unit}-pre-{k}"),
+                kind: kind.into(),
+                unit: unit.clone(),
+                model: "recs".into(),
+                value,
+                ts: self.ts - DAY,
+                attributes: Attributes::new(),
+            }));
+        }
         let mut segments = Attributes::new();
         if let Some(c) = country {
             segments.insert("country".into(), c.into());
@@ -1059,4 +1082,231 @@ stopping = { rule = "sequential", mde = 0.1, alpha = 0.1, power = 0.8, max_durat
         ..state
     };
     assert_eq!(check_preregistration(&stopped, changed), Ok(()));
+}
+
+/// Per-unit (pre-period value, outcome) pairs of one arm.
+type Pairs = Vec<(f64, f64)>;
+
+/// Revenue per unit y = x + noise (+ 0.3 on v2) from a pre-period revenue x ~ N(10, 3²): the
+/// covariate explains ρ² ≈ 0.9 of the variance. Returns the traffic and the per-unit (x, y).
+fn correlated_revenue(seed: u64, n: u64) -> (Traffic, Pairs, Pairs) {
+    let body = r#"variants = ["v1", "v2"]
+primary = "revenue"
+secondary = ["conversion", "ctr"]"#;
+    let mut t = Traffic::new(config(body));
+    let mut rng = Rng::new(seed);
+    let mut arms = (Vec::new(), Vec::new());
+    for i in 0..2 * n {
+        let (variant, lift) = if i % 2 == 0 { ("v1", 0.0) } else { ("v2", 0.3) };
+        let x = 10.0 + 3.0 * rng.normal();
+        let y = x + rng.normal() + lift;
+        t.unit_with_history(
+            variant,
+            None,
+            vec![("purchase", Some(x)), ("view", None)],
+            vec![("purchase", Some(y)), ("view", None)],
+        );
+        let arm = if variant == "v1" {
+            &mut arms.0
+        } else {
+            &mut arms.1
+        };
+        arm.push((x, y));
+    }
+    (t, arms.0, arms.1)
+}
+
+/// The CUPED arm built by hand from the evidence's covariate moments.
+fn cuped_arm(s: &MetricStats) -> CupedArm {
+    let n = s.n as f64;
+    assert_eq!(s.pre_n, s.n, "every unit carries a covariate");
+    CupedArm {
+        metric: Moments::from_sums(n, s.sum, s.sum_sq),
+        covariate: Covariate {
+            mean: s.pre_sum / n,
+            variance: (s.pre_sum_sq - s.pre_sum * s.pre_sum / n) / (n - 1.0),
+            covariance: (s.pre_cross - s.sum * s.pre_sum / n) / (n - 1.0),
+        },
+    }
+}
+
+/// Pooled within-arm squared correlation of (x, y).
+fn pooled_rho2(arms: &[&[(f64, f64)]]) -> f64 {
+    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+    for arm in arms {
+        let n = arm.len() as f64;
+        let mx = arm.iter().map(|p| p.0).sum::<f64>() / n;
+        let my = arm.iter().map(|p| p.1).sum::<f64>() / n;
+        for (x, y) in arm.iter() {
+            sxx += (x - mx) * (x - mx);
+            syy += (y - my) * (y - my);
+            sxy += (x - mx) * (y - my);
+        }
+    }
+    sxy * sxy / (sxx * syy)
+}
+
+#[test]
+fn cuped_equals_a_direct_call_and_narrows_the_interval() {
+    let (t, v1, v2) = correlated_revenue(20_261_126, 2_000);
+    let report = t.report();
+    let c = report.comparison("revenue", "v2").unwrap();
+    let cuped_lift = c
+        .cuped
+        .expect("a correlated pre-period gives a CUPED entry");
+
+    // The same numbers as rampart_stats::cuped on the evidence's moments.
+    let (ca, ta) = (
+        cuped_arm(&t.stats("v1", "revenue")),
+        cuped_arm(&t.stats("v2", "revenue")),
+    );
+    let spec = TestSpec::two_sided(0.05);
+    let direct = cuped(&ca, &ta, spec).unwrap();
+    let plain = cuped_with_theta(&ca, &ta, 0.0, spec).unwrap();
+    let abs = cuped_lift.absolute_lift;
+    assert_close(abs.estimate, direct.absolute.estimate, "cuped lift");
+    assert_close(abs.lower, direct.absolute.interval.lower, "cuped lower");
+    assert_close(abs.upper, direct.absolute.interval.upper, "cuped upper");
+    assert_close(cuped_lift.p_value, direct.absolute.p_value, "cuped p");
+    let rel = cuped_lift.relative_lift.unwrap();
+    assert_close(
+        rel.estimate,
+        direct.relative.unwrap().estimate,
+        "cuped relative",
+    );
+    assert_close(cuped_lift.theta, cuped_theta(&ca, &ta), "theta");
+    let se = (direct.absolute.std_error, plain.absolute.std_error);
+    assert_close(
+        cuped_lift.variance_reduction,
+        1.0 - se.0 * se.0 / (se.1 * se.1),
+        "variance reduction",
+    );
+    // The unadjusted comparison is Welch on the same units.
+    assert_close(
+        c.absolute_lift.unwrap().estimate,
+        plain.absolute.estimate,
+        "unadjusted lift",
+    );
+
+    // y = x + noise: θ ≈ 1, the variance shrinks by ≈ ρ² and the interval with it.
+    assert!(
+        (cuped_lift.theta - 1.0).abs() < 0.05,
+        "{}",
+        cuped_lift.theta
+    );
+    let rho2 = pooled_rho2(&[&v1, &v2]);
+    assert!((rho2 - 0.9).abs() < 0.02, "sample ρ² {rho2}");
+    assert!(
+        (cuped_lift.variance_reduction - rho2).abs() < 0.01,
+        "reduction {} vs ρ² {rho2}",
+        cuped_lift.variance_reduction
+    );
+    let unadjusted = c.absolute_lift.unwrap();
+    let (w_adj, w) = (abs.upper - abs.lower, unadjusted.upper - unadjusted.lower);
+    assert!(w_adj < 0.4 * w, "adjusted width {w_adj} vs {w}");
+    // With θ ≈ 1 the adjusted lift is close to the difference of mean(y − x), and within
+    // four standard errors of the true 0.3, clear of 0.
+    let gain = |a: &[(f64, f64)]| a.iter().map(|p| p.1 - p.0).sum::<f64>() / a.len() as f64;
+    assert!(
+        (abs.estimate - (gain(&v2) - gain(&v1))).abs() < 0.01,
+        "{abs:?}"
+    );
+    assert!((abs.estimate - 0.3).abs() < 4.0 * direct.absolute.std_error);
+    assert!(abs.lower > 0.0, "{abs:?}");
+    assert!(cuped_lift.p_value < c.p_value.unwrap());
+
+    // Every unit bought before its exposure: the conversion covariate does not vary, so no
+    // CUPED entry; ratio metrics never have one.
+    assert!(report
+        .comparison("conversion", "v2")
+        .unwrap()
+        .cuped
+        .is_none());
+    assert!(report.comparison("ctr", "v2").unwrap().cuped.is_none());
+    let json = serde_json::to_value(&report).unwrap();
+    let rev = json["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "revenue")
+        .unwrap();
+    assert!(rev["cuped"]["variance_reduction"].as_f64().unwrap() > 0.8);
+}
+
+#[test]
+fn cuped_on_a_binary_metric_reads_the_pre_period_conversion() {
+    let body = r#"variants = ["v1", "v2"]
+primary = "conversion""#;
+    let mut t = Traffic::new(config(body));
+    let mut rng = Rng::new(7);
+    for i in 0..4_000u64 {
+        let variant = if i % 2 == 0 { "v1" } else { "v2" };
+        // Buyers before keep buying: P(buy) = 0.6 after a pre-period purchase, 0.1 otherwise.
+        let bought = rng.bernoulli(0.3);
+        let buys = rng.bernoulli(if bought { 0.6 } else { 0.1 });
+        let pre = if bought {
+            vec![("purchase", Some(1.0))]
+        } else {
+            Vec::new()
+        };
+        let post = if buys {
+            vec![("purchase", Some(1.0))]
+        } else {
+            Vec::new()
+        };
+        t.unit_with_history(variant, None, pre, post);
+    }
+    let c = t.stats("v1", "conversion");
+    assert_eq!(c.pre_n, c.n);
+    let report = t.report();
+    let cmp = report.comparison("conversion", "v2").unwrap();
+    let cl = cmp.cuped.unwrap();
+    let direct = cuped(
+        &cuped_arm(&t.stats("v1", "conversion")),
+        &cuped_arm(&t.stats("v2", "conversion")),
+        TestSpec::two_sided(0.05),
+    )
+    .unwrap();
+    assert_close(cl.absolute_lift.estimate, direct.absolute.estimate, "lift");
+    // ρ² = (0.3·0.7·0.5)² / (0.21 · 0.25·0.75) ≈ 0.333.
+    assert!(
+        (cl.variance_reduction - 0.333).abs() < 0.05,
+        "{}",
+        cl.variance_reduction
+    );
+}
+
+#[test]
+fn no_pre_period_data_gives_no_cuped_entry() {
+    // Plenty of units and outcomes, but no event before any exposure.
+    let t = three_arms();
+    let report = t.report();
+    for c in &report.metrics {
+        assert!(c.cuped.is_none(), "{} / {}", c.metric, c.variant);
+    }
+    let s = t.stats("v1", "revenue");
+    assert_eq!(s.pre_n, s.n);
+    assert_eq!((s.pre_sum, s.pre_sum_sq, s.pre_cross), (0.0, 0.0, 0.0));
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains("cuped") && !json.contains("NaN"), "{json}");
+
+    // Pre-period data in one arm only: still none (the covariate must vary in both arms).
+    let body = r#"variants = ["v1", "v2"]
+primary = "revenue""#;
+    let mut t = Traffic::new(config(body));
+    for i in 0..200u64 {
+        let pre = vec![("purchase", Some(1.0 + (i % 5) as f64))];
+        t.unit_with_history(
+            "v1",
+            None,
+            pre,
+            vec![("purchase", Some(2.0 + (i % 3) as f64))],
+        );
+        t.unit("v2", None, vec![("purchase", Some(2.0 + (i % 4) as f64))]);
+    }
+    let report = t.report();
+    let c = report.comparison("revenue", "v2").unwrap();
+    assert!(c.p_value.is_some() && c.cuped.is_none());
+    assert!(t.stats("v1", "revenue").pre_variance().unwrap() > 0.0);
+    assert_eq!(t.stats("v2", "revenue").pre_variance(), Some(0.0));
 }

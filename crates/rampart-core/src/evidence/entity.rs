@@ -1,5 +1,7 @@
 //! The evidence of one rollout, experiment or holdout: its registered units with their compact
-//! per-unit values, and the per-variant statistics by time bucket and by segment.
+//! per-unit values, and the per-variant statistics by time bucket and by segment. Experiments
+//! also keep the pre-exposure values of units not registered yet, which become the units'
+//! covariates (for CUPED) when they register.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -13,6 +15,11 @@ use crate::record::{EntityKind, Exposure, ImpressionRecord, Millis, OutcomeEvent
 
 /// Largest magnitude accepted for an event value: keeps squares and sums finite.
 pub(crate) const MAX_ABS_VALUE: f64 = 1e100;
+
+/// Most units an experiment keeps pre-exposure values for while they wait for their first
+/// exposure; units seen after that get no pre-exposure values (their covariate is 0). Bounds the
+/// memory spent on units of the model that never join the experiment.
+pub const MAX_WAITING_UNITS: usize = 1_000_000;
 
 /// What evidence is kept for an entity. Two definitions that are equal keep the same state
 /// across a reconfiguration.
@@ -97,6 +104,8 @@ struct MetricSlot {
     window: Option<i64>,
     /// Offset in the per-unit row; binary/count/sum use one value, ratio two, latency none.
     offset: usize,
+    /// Offset in the per-unit covariate row: experiments' binary, count and sum metrics only.
+    pre: Option<usize>,
 }
 
 /// Per-variant statistics of one group (a time bucket, a segment value, or the totals).
@@ -125,8 +134,8 @@ impl VariantAcc {
         self.units == 0 && self.metrics.iter().all(MetricStats::is_empty)
     }
 
-    /// Registers a unit whose per-unit values are `row` (an empty row: all zero).
-    fn add_unit(&mut self, slots: &[MetricSlot], row: &[f64]) {
+    /// Registers a unit whose per-unit values are `row` and covariates `pre` (empty: all zero).
+    fn add_unit(&mut self, slots: &[MetricSlot], row: &[f64], pre: &[f64]) {
         let at = |i: usize| row.get(i).copied().unwrap_or(0.0);
         self.units += 1;
         for (slot, stats) in slots.iter().zip(&mut self.metrics) {
@@ -146,6 +155,13 @@ impl VariantAcc {
                     stats.n += 1;
                     stats.sum += v;
                     stats.sum_sq += v * v;
+                    if let Some(o) = slot.pre {
+                        let x = pre.get(o).copied().unwrap_or(0.0);
+                        stats.pre_n += 1;
+                        stats.pre_sum += x;
+                        stats.pre_sum_sq += x * x;
+                        stats.pre_cross += x * v;
+                    }
                 }
             }
         }
@@ -166,11 +182,13 @@ impl VariantAcc {
 /// A change of one metric caused by one event, applied to every group the unit belongs to.
 #[derive(Debug, Clone, Copy)]
 enum Change {
-    /// A per-unit value (or numerator/denominator pair) went from `old` to `new`.
+    /// A per-unit value (or numerator/denominator pair) went from `old` to `new`; `pre` is the
+    /// unit's covariate when the metric keeps one.
     Value {
         old: (f64, f64),
         new: (f64, f64),
         ratio: bool,
+        pre: Option<f64>,
     },
     Latency(f64),
     Skipped,
@@ -179,9 +197,17 @@ enum Change {
 impl Change {
     fn apply(self, stats: &mut MetricStats) {
         match self {
-            Change::Value { old, new, ratio } => {
+            Change::Value {
+                old,
+                new,
+                ratio,
+                pre,
+            } => {
                 stats.sum += new.0 - old.0;
                 stats.sum_sq += new.0 * new.0 - old.0 * old.0;
+                if let Some(x) = pre {
+                    stats.pre_cross += x * (new.0 - old.0);
+                }
                 if ratio {
                     stats.den_sum += new.1 - old.1;
                     stats.den_sum_sq += new.1 * new.1 - old.1 * old.1;
@@ -260,6 +286,16 @@ pub(crate) struct EntityState {
     segments: Vec<SegmentAttr>,
     buckets: Vec<Bucket>,
     interleaving: Option<InterleavingState>,
+    /// Covariate values per unit (experiments only; 0 elsewhere).
+    pre_stride: usize,
+    /// `pre_stride` covariates per registered unit, in registration order; fixed at registration.
+    covariates: Vec<f64>,
+    /// Units not registered yet that had counted events → their row in `waiting_values`.
+    waiting: HashMap<UnitKey, u32, BuildHasherDefault<KeyHasher>>,
+    /// `pre_stride` pre-exposure values per waiting unit.
+    waiting_values: Vec<f64>,
+    /// Rows of `waiting_values` freed by a registration, reused before the vector grows.
+    waiting_free: Vec<u32>,
 }
 
 impl EntityState {
@@ -267,13 +303,26 @@ impl EntityState {
         let mut slots = Vec::with_capacity(def.metrics.len());
         let mut readers: Vec<(String, Vec<(usize, Role)>)> = Vec::new();
         let mut stride = 0;
+        let mut pre_stride = 0;
+        // Only experiments keep covariates, to bound memory; ratio and latency have none.
+        let keeps_pre = def.kind == EntityKind::Experiment;
         for (i, m) in def.metrics.iter().enumerate() {
+            let pre = (keeps_pre
+                && matches!(
+                    m.kind,
+                    MetricKind::Binary | MetricKind::Count | MetricKind::Sum
+                ))
+            .then(|| {
+                pre_stride += 1;
+                pre_stride - 1
+            });
             slots.push(MetricSlot {
                 kind: m.kind,
                 window: m
                     .window
                     .map(|w| i64::try_from(w.as_millis()).unwrap_or(i64::MAX)),
                 offset: stride,
+                pre,
             });
             stride += match m.kind {
                 MetricKind::Latency => 0,
@@ -323,6 +372,11 @@ impl EntityState {
             buckets: Vec::new(),
             interleaving: def.interleaving.clone().map(InterleavingState::new),
             def,
+            pre_stride,
+            covariates: Vec::new(),
+            waiting: HashMap::default(),
+            waiting_values: Vec::new(),
+            waiting_free: Vec::new(),
         };
         state.add_variants(variants);
         state
@@ -351,6 +405,11 @@ impl EntityState {
     /// Number of units registered.
     pub fn unit_count(&self) -> usize {
         self.units.len()
+    }
+
+    /// Number of units holding pre-exposure values while they wait for their first exposure.
+    pub fn waiting_count(&self) -> usize {
+        self.waiting.len()
     }
 
     fn bucket_mut(&mut self, ts: Millis) -> &mut Vec<VariantAcc> {
@@ -400,18 +459,88 @@ impl EntityState {
             },
         );
         self.values.resize(self.values.len() + self.stride, 0.0);
+        let pre = self.take_waiting(key);
         let v = usize::from(variant);
         for a in 0..self.segments.len() {
             let value = exposure.segments.get(&self.segments[a].attribute);
             let code = match value {
-                Some(value) => self.join_segment(a, value, v, &[]),
+                Some(value) => self.join_segment(a, value, v, &[], &pre),
                 None => 0,
             };
             self.seg_of.push(code);
         }
         let slots = std::mem::take(&mut self.slots);
-        acc_at(self.bucket_mut(exposure.ts), v, &slots).add_unit(&slots, &[]);
+        acc_at(self.bucket_mut(exposure.ts), v, &slots).add_unit(&slots, &[], &pre);
         self.slots = slots;
+        self.covariates.extend_from_slice(&pre);
+    }
+
+    /// The pre-exposure values of a unit that registers now (zeros when it had none); its
+    /// waiting row is freed.
+    fn take_waiting(&mut self, key: UnitKey) -> Vec<f64> {
+        let ps = self.pre_stride;
+        let Some(row) = self.waiting.remove(&key) else {
+            return vec![0.0; ps];
+        };
+        let at = row as usize * ps;
+        let pre = self.waiting_values[at..at + ps].to_vec();
+        self.waiting_values[at..at + ps].fill(0.0);
+        self.waiting_free.push(row);
+        pre
+    }
+
+    /// Folds an event of a unit not registered yet into its pre-exposure values, by the same
+    /// per-unit rules as the metrics (no window: everything before the first exposure counts).
+    fn fold_waiting(&mut self, key: UnitKey, event: &OutcomeEvent) {
+        if self.pre_stride == 0 {
+            return;
+        }
+        let Some((_, readers)) = self.readers.iter().find(|(t, _)| *t == event.kind) else {
+            return;
+        };
+        if !readers.iter().any(|&(m, _)| self.slots[m].pre.is_some()) {
+            return;
+        }
+        let ps = self.pre_stride;
+        let row = match self.waiting.get(&key) {
+            Some(&row) => row,
+            None => {
+                if self.waiting.len() >= MAX_WAITING_UNITS {
+                    return;
+                }
+                let row = match self.waiting_free.pop() {
+                    Some(row) => row,
+                    None => {
+                        let Ok(row) = u32::try_from(self.waiting_values.len() / ps) else {
+                            return;
+                        };
+                        self.waiting_values
+                            .resize(self.waiting_values.len() + ps, 0.0);
+                        row
+                    }
+                };
+                self.waiting.insert(key, row);
+                row
+            }
+        };
+        let at = row as usize * ps;
+        for &(m, _) in readers {
+            let slot = &self.slots[m];
+            let Some(o) = slot.pre else {
+                continue;
+            };
+            let x = &mut self.waiting_values[at + o];
+            match slot.kind {
+                MetricKind::Binary => *x = 1.0,
+                MetricKind::Count => *x += 1.0,
+                _ => {
+                    let v = event.value.unwrap_or(1.0);
+                    if v.is_finite() && v.abs() <= MAX_ABS_VALUE {
+                        *x += v;
+                    }
+                }
+            }
+        }
     }
 
     /// Keeps an interleaved impression of this (interleaving) experiment.
@@ -423,7 +552,14 @@ impl EntityState {
 
     /// Adds a unit with per-unit values `row` to the segment `attribute = value`; returns the
     /// code stored for the unit (value index + 1).
-    fn join_segment(&mut self, a: usize, value: &str, variant: usize, row: &[f64]) -> u32 {
+    fn join_segment(
+        &mut self,
+        a: usize,
+        value: &str,
+        variant: usize,
+        row: &[f64],
+        pre: &[f64],
+    ) -> u32 {
         let seg = &mut self.segments[a];
         let idx = match seg.index.get(value) {
             Some(&i) => i,
@@ -435,7 +571,7 @@ impl EntityState {
                 i
             }
         };
-        acc_at(&mut seg.stats[idx as usize], variant, &self.slots).add_unit(&self.slots, row);
+        acc_at(&mut seg.stats[idx as usize], variant, &self.slots).add_unit(&self.slots, row, pre);
         idx + 1
     }
 
@@ -446,6 +582,7 @@ impl EntityState {
             il.fold_event(event);
         }
         let Some(&unit) = self.units.get(&key) else {
+            self.fold_waiting(key, event);
             return;
         };
         let Some(r) = self.readers.iter().position(|(t, _)| *t == event.kind) else {
@@ -462,6 +599,7 @@ impl EntityState {
         let slot = unit.slot as usize;
         let v = usize::from(unit.variant);
         let row_at = slot * self.stride;
+        let pre_at = slot * self.pre_stride;
         let seg_at = slot * self.segments.len();
 
         // A segment value the unit did not have yet may come with this event: the unit joins with
@@ -470,7 +608,8 @@ impl EntityState {
             if self.seg_of[seg_at + a] == 0 {
                 if let Some(value) = event.attributes.get(&self.segments[a].attribute) {
                     let row = self.values[row_at..row_at + self.stride].to_vec();
-                    self.seg_of[seg_at + a] = self.join_segment(a, value, v, &row);
+                    let pre = self.covariates[pre_at..pre_at + self.pre_stride].to_vec();
+                    self.seg_of[seg_at + a] = self.join_segment(a, value, v, &row, &pre);
                 }
             }
         }
@@ -480,15 +619,23 @@ impl EntityState {
             if !counts(&self.slots[m]) {
                 continue;
             }
-            let change = self.change_for(m, role, row_at, event.value);
+            let change = self.change_for(m, role, row_at, pre_at, event.value);
             self.apply(m, v, seg_at, event.ts, change);
         }
     }
 
     /// Updates the unit's row for metric `m` and says how its statistics change.
-    fn change_for(&mut self, m: usize, role: Role, row_at: usize, value: Option<f64>) -> Change {
+    fn change_for(
+        &mut self,
+        m: usize,
+        role: Role,
+        row_at: usize,
+        pre_at: usize,
+        value: Option<f64>,
+    ) -> Change {
         let slot = &self.slots[m];
         let at = row_at + slot.offset;
+        let pre = slot.pre.map(|o| self.covariates[pre_at + o]);
         // Sum and ratio take the value, 1 when absent; it must keep the sums finite.
         let amount = || {
             let x = value.unwrap_or(1.0);
@@ -514,6 +661,7 @@ impl EntityState {
                     old: (old, 0.0),
                     new: (new, 0.0),
                     ratio: false,
+                    pre,
                 }
             }
             MetricKind::Ratio => {
@@ -534,6 +682,7 @@ impl EntityState {
                     old,
                     new,
                     ratio: true,
+                    pre: None,
                 }
             }
         }

@@ -14,6 +14,9 @@
 //!   first exposure does not count, even if its timestamp is later;
 //! - binary/count/sum/ratio statistics are over units (every registered unit is in `n`),
 //!   latency statistics are over events;
+//! - experiments keep, per unit not registered yet, its values of the binary, count and sum
+//!   metrics from the events folded so far; on registration they become the unit's pre-exposure
+//!   covariate, fixed from then on (`MetricStats::pre_*`, read by CUPED);
 //! - interleaving experiments also keep their impressions and credit clicks on them to the
 //!   variants, summed into per-unit preferences (see [`InterleavingEvidence`]).
 
@@ -29,6 +32,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::record::{EntityKind, Millis, Reason, Record};
 use entity::{EntityDef, EntityState, UnitKey};
+
+pub use entity::MAX_WAITING_UNITS;
 use interleaving::InterleavingDef;
 
 pub use histogram::{Histogram, HistogramError, ACCURACY as HISTOGRAM_ACCURACY};
@@ -350,6 +355,15 @@ impl Aggregator {
             .iter()
             .find(|e| e.name == entity)
             .map(EntityState::unit_count)
+    }
+
+    /// Number of units an experiment holds pre-exposure values for, awaiting their first
+    /// exposure (at most [`MAX_WAITING_UNITS`]); 0 for rollouts and holdouts.
+    pub fn waiting_units(&self, entity: &str) -> Option<usize> {
+        self.entities
+            .iter()
+            .find(|e| e.name == entity)
+            .map(EntityState::waiting_count)
     }
 }
 

@@ -13,6 +13,11 @@ use crate::config::MetricKind;
 /// `den_sum`/`den_sum_sq` over denominators and `cross` is `Σ numerator·denominator`. For latency
 /// metrics `n` is the number of latency events, `sum`/`sum_sq` are over event values and
 /// `histogram` holds their distribution.
+///
+/// Experiments also keep a pre-exposure covariate x per unit for binary, count and sum metrics
+/// (the unit's value of the metric from events folded before its first exposure): `pre_n` units
+/// carry one, `pre_sum`/`pre_sum_sq` are over x and `pre_cross` is `Σ x·value`. They are zero
+/// elsewhere.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct MetricStats {
     pub kind: MetricKind,
@@ -31,6 +36,14 @@ pub struct MetricStats {
     pub skipped: u64,
     #[serde(default)]
     pub histogram: Option<Histogram>,
+    #[serde(default)]
+    pub pre_n: u64,
+    #[serde(default)]
+    pub pre_sum: f64,
+    #[serde(default)]
+    pub pre_sum_sq: f64,
+    #[serde(default)]
+    pub pre_cross: f64,
 }
 
 /// A derived value is only reported when it is a finite number.
@@ -51,6 +64,10 @@ impl MetricStats {
             cross: 0.0,
             skipped: 0,
             histogram: (kind == MetricKind::Latency).then(Histogram::new),
+            pre_n: 0,
+            pre_sum: 0.0,
+            pre_sum_sq: 0.0,
+            pre_cross: 0.0,
         }
     }
 
@@ -63,6 +80,10 @@ impl MetricStats {
         self.den_sum_sq += other.den_sum_sq;
         self.cross += other.cross;
         self.skipped += other.skipped;
+        self.pre_n += other.pre_n;
+        self.pre_sum += other.pre_sum;
+        self.pre_sum_sq += other.pre_sum_sq;
+        self.pre_cross += other.pre_cross;
         if let (Some(a), Some(b)) = (&mut self.histogram, &other.histogram) {
             a.merge(b);
         } else if self.histogram.is_none() {
@@ -79,6 +100,10 @@ impl MetricStats {
             && self.den_sum_sq == 0.0
             && self.cross == 0.0
             && self.skipped == 0
+            && self.pre_n == 0
+            && self.pre_sum == 0.0
+            && self.pre_sum_sq == 0.0
+            && self.pre_cross == 0.0
             && self.histogram.as_ref().is_none_or(|h| h.count() == 0)
     }
 
@@ -124,6 +149,29 @@ impl MetricStats {
             return None;
         }
         finite(self.sum / self.den_sum)
+    }
+
+    /// Mean of the pre-exposure covariate. `None` when no unit carries one.
+    pub fn pre_mean(&self) -> Option<f64> {
+        if self.pre_n == 0 {
+            return None;
+        }
+        finite(self.pre_sum / self.pre_n as f64)
+    }
+
+    /// Sample variance of the pre-exposure covariate.
+    pub fn pre_variance(&self) -> Option<f64> {
+        sample_moment(self.pre_n, self.pre_sum_sq, self.pre_sum, self.pre_sum)
+    }
+
+    /// Sample covariance of the per-unit value with its pre-exposure covariate; `None` unless
+    /// every unit carries a covariate (`pre_n == n`) and there are two of them.
+    pub fn pre_covariance(&self) -> Option<f64> {
+        if self.pre_n != self.n || self.n < 2 {
+            return None;
+        }
+        let n = self.n as f64;
+        finite((self.pre_cross - self.sum * self.pre_sum / n) / (n - 1.0))
     }
 
     /// The `q`-quantile of a latency metric, within 0.5% (relative) of the exact sample
@@ -175,6 +223,22 @@ struct MetricStatsOut<'a> {
     p99: Option<Option<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     histogram: Option<&'a Histogram>,
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pre_n: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pre_sum: f64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pre_sum_sq: f64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pre_cross: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+fn is_zero_u64(x: &u64) -> bool {
+    *x == 0
 }
 
 impl Serialize for MetricStats {
@@ -201,6 +265,10 @@ impl Serialize for MetricStats {
             p95: latency.then(|| self.quantile(0.95)),
             p99: latency.then(|| self.quantile(0.99)),
             histogram: self.histogram.as_ref(),
+            pre_n: self.pre_n,
+            pre_sum: self.pre_sum,
+            pre_sum_sq: self.pre_sum_sq,
+            pre_cross: self.pre_cross,
         }
         .serialize(s)
     }
@@ -249,8 +317,27 @@ mod tests {
         assert_eq!(j["mean"], 2.0);
         assert_eq!(j["variance"], 2.0);
         assert!(j.get("ratio").is_none() && j.get("p50").is_none() && j.get("cross").is_none());
+        assert!(j.get("pre_n").is_none() && j.get("pre_cross").is_none());
         let back: MetricStats = serde_json::from_value(j).unwrap();
         assert_eq!(back, s);
+
+        // Covariate moments are written when set, and read back.
+        let mut c = from_values(MetricKind::Count, &[1.0, 3.0]);
+        c.pre_n = 2;
+        c.pre_sum = 4.0;
+        c.pre_sum_sq = 10.0;
+        c.pre_cross = 10.0;
+        let j = serde_json::to_value(&c).unwrap();
+        assert_eq!(j["pre_n"], 2);
+        assert_eq!(j["pre_cross"], 10.0);
+        let back: MetricStats = serde_json::from_value(j).unwrap();
+        assert_eq!(back, c);
+        // x = (1, 3), y = (1, 3): mean 2, variance 2, covariance 2.
+        assert_eq!(c.pre_mean(), Some(2.0));
+        assert_eq!(c.pre_variance(), Some(2.0));
+        assert_eq!(c.pre_covariance(), Some(2.0));
+        c.pre_n = 1;
+        assert_eq!(c.pre_covariance(), None);
 
         let mut l = MetricStats::new(MetricKind::Latency);
         let j = serde_json::to_value(&l).unwrap();

@@ -1,12 +1,14 @@
 //! One comparison of a variant with the control on one metric, from the two arms' sufficient
 //! statistics: each arm's value, the absolute and relative lift with fixed-horizon intervals and
 //! p-value, the always-valid p-value and confidence sequence (two-sided mSPRT), and for binary
-//! metrics the Bayesian probability to beat the control. Also the fixed-horizon sample size.
+//! metrics the Bayesian probability to beat the control; when both arms carry a pre-exposure
+//! covariate with variance, the CUPED-adjusted lift. Also the fixed-horizon sample size.
 
 use rampart_stats::{
-    beta_binomial, mixing_variance_for_effect, proportion_effect_size, ratio, sample_size,
-    two_proportions, welch, Alternative, AsymptoticCs, BetaPrior, Comparison, Moments, Msprt,
-    PowerSpec, PowerTest, Proportion, RatioMoments, Reason, StatsError, TestSpec,
+    beta_binomial, cuped, cuped_theta, cuped_with_theta, mixing_variance_for_effect,
+    proportion_effect_size, ratio, sample_size, two_proportions, welch, Alternative, AsymptoticCs,
+    BetaPrior, Comparison, Covariate, CupedArm, Moments, Msprt, PowerSpec, PowerTest, Proportion,
+    RatioMoments, Reason, StatsError, TestSpec,
 };
 use serde::Serialize;
 
@@ -56,6 +58,22 @@ pub struct Lift {
     pub estimate: f64,
     pub lower: f64,
     pub upper: f64,
+}
+
+/// The CUPED-adjusted comparison (regression on the pre-exposure covariate, θ pooled over the
+/// two arms), beside the unadjusted one. Informative: the stopping rule reads the unadjusted
+/// tests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CupedLift {
+    /// Adjusted variant − control, with its fixed-horizon two-sided interval (Welch).
+    pub absolute_lift: Lift,
+    /// Adjusted variant / control − 1, with its delta-method interval.
+    pub relative_lift: Option<Lift>,
+    pub p_value: f64,
+    /// 1 − var(adjusted lift) / var(unadjusted lift), both by Welch on the same units.
+    pub variance_reduction: f64,
+    /// The pooled regression coefficient cov(value, covariate) / var(covariate).
+    pub theta: f64,
 }
 
 /// The numbers of one comparison when the data allow one.
@@ -150,6 +168,77 @@ fn fixed_horizon(
         }
     };
     Ok(result?)
+}
+
+/// One arm's metric and covariate moments for CUPED: binary, count and sum metrics whose every
+/// unit carries a covariate, with at least two units and a covariate that varies.
+pub(super) fn cuped_arm(stats: &MetricStats) -> Option<CupedArm> {
+    if !matches!(
+        stats.kind,
+        MetricKind::Binary | MetricKind::Count | MetricKind::Sum
+    ) {
+        return None;
+    }
+    let variance = stats.pre_variance()?;
+    let covariance = stats.pre_covariance()?;
+    let mean = stats.pre_mean()?;
+    if variance <= 0.0 {
+        return None;
+    }
+    let metric = Moments::from_sums(stats.n as f64, stats.sum, stats.sum_sq);
+    finite(&[metric.mean, metric.variance]).ok()?;
+    Some(CupedArm {
+        metric,
+        covariate: Covariate {
+            mean,
+            variance,
+            covariance,
+        },
+    })
+}
+
+/// The CUPED-adjusted comparison of `treatment` with `control`, or `None` when either arm has
+/// no usable covariate or the statistics refuse the data. Never NaN.
+pub(super) fn compare_cuped(
+    control: &MetricStats,
+    treatment: &MetricStats,
+    alpha: f64,
+) -> Option<CupedLift> {
+    let (c, t) = (cuped_arm(control)?, cuped_arm(treatment)?);
+    let spec = TestSpec::two_sided(alpha);
+    let adjusted = cuped(&c, &t, spec).ok()?;
+    // θ = 0 is Welch on the same moments: the reduction compares like with like, also for binary
+    // metrics whose unadjusted test is the two-proportion z-test.
+    let plain = cuped_with_theta(&c, &t, 0.0, spec).ok()?;
+    let theta = cuped_theta(&c, &t);
+    let (se_adj, se) = (adjusted.absolute.std_error, plain.absolute.std_error);
+    let lift = |e: &rampart_stats::Effect| Lift {
+        estimate: e.estimate,
+        lower: e.interval.lower,
+        upper: e.interval.upper,
+    };
+    let out = CupedLift {
+        absolute_lift: lift(&adjusted.absolute),
+        relative_lift: adjusted.relative.as_ref().map(lift),
+        p_value: adjusted.absolute.p_value,
+        variance_reduction: 1.0 - (se_adj * se_adj) / (se * se),
+        theta,
+    };
+    let mut all = vec![
+        out.absolute_lift.estimate,
+        out.absolute_lift.lower,
+        out.absolute_lift.upper,
+        out.p_value,
+        out.variance_reduction,
+        out.theta,
+    ];
+    all.extend(
+        out.relative_lift
+            .iter()
+            .flat_map(|r| [r.estimate, r.lower, r.upper]),
+    );
+    finite(&all).ok()?;
+    Some(out)
 }
 
 /// Mixing variance of the always-valid test on the absolute difference: the larger of the

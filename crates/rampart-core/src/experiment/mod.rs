@@ -4,7 +4,9 @@
 //!   variant against the control (the first variant; for `switchback`, on window-level values),
 //!   values, lifts with intervals,
 //!   fixed-horizon and always-valid p-values adjusted across the family, the sample-ratio check,
-//!   the fixed-horizon sample size and a segment breakdown that flags where a variant is worse;
+//!   the fixed-horizon sample size, a segment breakdown that flags where a variant is worse, and
+//!   a CUPED-adjusted lift beside each comparison whose arms carry pre-exposure covariates
+//!   (informative: the stopping rule reads the unadjusted tests);
 //! - [`decide`] applies the stopping rule (`fixed` or `sequential`) to a report: a [`Verdict`];
 //! - [`step`] moves the state machine (draft → running → stopped) on a command or a verdict and
 //!   returns the actions (decision log entries, a rollout to start for the winner);
@@ -26,7 +28,7 @@ mod preregistration;
 mod report;
 mod switchback;
 
-pub use compare::Lift;
+pub use compare::{CupedLift, Lift};
 pub use decide::{decide, Verdict};
 pub use holdout::{holdout_report, ExposedSource, HoldoutComparison, HoldoutReport, HOLDOUT_ALPHA};
 pub use interleaving::{

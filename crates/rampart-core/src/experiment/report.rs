@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rampart_stats::{adjust_p_values, sample_ratio_mismatch};
 use serde::Serialize;
 
-use super::compare::{self, Lift, Missing};
+use super::compare::{self, CupedLift, Lift, Missing};
 use super::interleaving::{analyze_interleaving, interleaving_method, InterleavingReport};
 use super::switchback::{self, SwitchbackSummary};
 use crate::config::{
@@ -77,6 +77,11 @@ pub struct MetricComparison {
     /// Binary metrics: posterior probability (uniform priors) that the variant beats the
     /// control in the goal direction.
     pub prob_beat_control: Option<f64>,
+    /// The CUPED-adjusted comparison, when both arms carry a pre-exposure covariate with
+    /// variance (experiments' binary, count and sum metrics); informative only, the stopping
+    /// rule reads the unadjusted tests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cuped: Option<CupedLift>,
     pub direction: Option<Direction>,
     pub not_enough_data: Option<String>,
 }
@@ -292,6 +297,7 @@ fn comparison(
         adjusted_p_value: None,
         adjusted_always_valid_p_value: None,
         prob_beat_control: None,
+        cuped: None,
         direction: None,
         not_enough_data: None,
     };
@@ -318,6 +324,7 @@ fn comparison(
             out.p_value = Some(tested.p_value);
             out.always_valid_p_value = Some(tested.always_valid_p_value);
             out.prob_beat_control = tested.prob_beat_control;
+            out.cuped = compare::compare_cuped(&c, &t, stopping.alpha);
             let signed = match metric.goal() {
                 Goal::Increase => tested.absolute.estimate,
                 Goal::Decrease => -tested.absolute.estimate,
@@ -410,7 +417,7 @@ fn srm_check(experiment: &Experiment, units: &[u64], expected: &[f64]) -> SrmChe
             };
         }
         Ok(_) => check.message = "not enough data: the chi-square test failed".to_string(),
-        Err(e) => check.message = format!("not enough data: {e}"),
+        Err(e) => check.message = e.to_string(),
     }
     check
 }
