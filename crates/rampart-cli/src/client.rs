@@ -1,5 +1,6 @@
 //! Talking to a running server: where it is (`--server`, `RAMPART_SERVER`, or the listen address
-//! of `--config`) and turning its JSON errors into one line.
+//! of `--config`), the bearer token to send (`--token`, `RAMPART_TOKEN`), and turning its JSON
+//! errors into one line.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,10 @@ pub struct Target {
     /// Take the server address from this config's `server.listen`.
     #[arg(long, short, global = true)]
     pub config: Option<PathBuf>,
+    /// Bearer token for a server with `[auth]` tokens (prefer the variable: arguments are visible
+    /// to other users of the machine).
+    #[arg(long, env = "RAMPART_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl Target {
@@ -30,12 +35,19 @@ impl Target {
 
     pub fn get(&self, path: &str) -> Result<Value, String> {
         let url = format!("{}{path}", self.base()?);
-        answer(&url, ureq::get(&url).call())
+        answer(&url, self.authorized(ureq::get(&url)).call())
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, String> {
         let url = format!("{}{path}", self.base()?);
-        answer(&url, ureq::post(&url).send_json(body))
+        answer(&url, self.authorized(ureq::post(&url)).send_json(body))
+    }
+
+    fn authorized(&self, req: ureq::Request) -> ureq::Request {
+        match self.token.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => req.set("authorization", &format!("Bearer {t}")),
+            _ => req,
+        }
     }
 }
 
@@ -48,7 +60,11 @@ fn answer(url: &str, reply: Result<ureq::Response, ureq::Error>) -> Result<Value
         Err(ureq::Error::Status(code, resp)) => {
             let body: Value = resp.into_json().unwrap_or(Value::Null);
             let msg = body["error"]["message"].as_str().unwrap_or("no message");
-            Err(format!("{url}: {code}: {msg}"))
+            let hint = match code {
+                401 => " (pass a token with --token or RAMPART_TOKEN)",
+                _ => "",
+            };
+            Err(format!("{url}: {code}: {msg}{hint}"))
         }
         Err(ureq::Error::Transport(t)) => {
             Err(format!("cannot reach the server at {url}: {}", t.kind()))

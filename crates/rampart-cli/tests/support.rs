@@ -30,7 +30,13 @@ pub struct Served {
 /// Starts `rampart serve --config CONFIG --data-dir DATA --listen 127.0.0.1:0`, logging into
 /// `log`, and waits for it to say where it serves.
 pub fn serve(config: &Path, data_dir: &Path, log: &Path) -> Served {
+    serve_with_env(config, data_dir, log, &[])
+}
+
+/// [`serve`] with extra environment variables.
+pub fn serve_with_env(config: &Path, data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> Served {
     let mut child = rampart()
+        .envs(env.iter().copied())
         .arg("serve")
         .arg("--config")
         .arg(config)

@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use rampart_core::config::{Attributes, UnitKind};
 use rampart_core::evidence::Aggregator;
@@ -21,11 +22,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
+use crate::auth::{load_tokens, Caller, Tokens};
 use crate::clock::{now_ms, parse_rfc3339};
 use crate::error::ApiError;
 use crate::live::{apply_config, Live};
 use crate::telemetry::Telemetry;
 use crate::writer::Writer;
+
+/// The OpenAPI 3.1 document of every route, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Events stamped further ahead than this are refused (clock skew allowance).
 const MAX_FUTURE_MS: Millis = 5 * 60 * 1000;
@@ -48,6 +53,8 @@ pub struct Shared {
     /// The controller's last report on each experiment.
     pub experiment_reports: crate::experiments::Reports,
     pub notifier: crate::notify::Notifier,
+    /// Bearer tokens; empty (auth off) until `start` reads `[auth]`, replaced on reload.
+    pub tokens: ArcSwap<Tokens>,
     next_id: AtomicU64,
 }
 
@@ -73,6 +80,7 @@ impl Shared {
             looks: Default::default(),
             experiment_reports: Default::default(),
             notifier,
+            tokens: ArcSwap::from_pointee(Tokens::default()),
             // Random high bits keep ids of different processes apart.
             next_id: AtomicU64::new(crate::live::random_u64() & 0xFFFF_FFFF_0000_0000),
         }
@@ -109,6 +117,25 @@ impl Shared {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", errs.to_string()).with_details(json!(details))
         })?;
         crate::experiments::check_preregistrations(&self.live.load(), &config)?;
+        let tokens = load_tokens(&config.auth, path.parent(), |v| std::env::var(v).ok()).map_err(
+            |errs| {
+                let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_config",
+                    text.join("; "),
+                )
+            },
+        )?;
+        // Switching auth off would open a server that may listen beyond loopback.
+        if self.tokens.load().is_on() && !tokens.is_on() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_config",
+                "the reloaded config has no [auth] token; auth can only be switched off by a restart",
+            )
+            .with_field("auth"));
+        }
         let store = self.store.clone();
         let live =
             tokio::task::spawn_blocking(move || apply_config(&*store, config, &text, now_ms()))
@@ -125,6 +152,7 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .reconfigure(&config);
         self.live.store(Arc::new(live));
+        self.tokens.store(Arc::new(tokens));
         if !restarted.is_empty() {
             self.writer
                 .rebuild(config)
@@ -151,10 +179,16 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .merge(crate::rollouts::routes())
         .merge(crate::experiments::routes())
         .merge(crate::interleave::routes())
         .merge(crate::holdouts::routes())
+        // Only for matched routes, so the route's pattern is known; unknown paths get a plain 404.
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            crate::auth::require,
+        ))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; see /v1/status for what is served")
         })
@@ -217,10 +251,11 @@ struct AssignResponse {
 
 async fn assign(
     State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let req: AssignRequest = parse_body(body)?;
-    let (resp, exposure) = decide(&s, req, None)?;
+    let (resp, exposure) = decide(&s, req, None, caller)?;
     s.writer
         .expose(exposure)
         .await
@@ -238,6 +273,7 @@ struct AssignBatch<'a> {
 
 async fn assign_batch(
     State(s): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let bytes: Bytes = match body {
@@ -256,7 +292,7 @@ async fn assign_batch(
             });
             err
         })?;
-        let (resp, exposure) = decide(&s, req, Some(i))?;
+        let (resp, exposure) = decide(&s, req, Some(i), caller)?;
         out.push(resp);
         exposures.push(exposure);
     }
@@ -271,11 +307,23 @@ fn decide(
     s: &Shared,
     req: AssignRequest,
     index: Option<usize>,
+    caller: Caller,
 ) -> Result<(AssignResponse, Exposure), ApiError> {
     let at = |field: &str| match index {
         Some(i) => format!("requests[{i}].{field}"),
         None => field.to_string(),
     };
+    if req.force.is_some() && !caller.may_force() {
+        let role = caller.role.map_or("none", |r| r.as_str());
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "force is for QA: it needs an operate or admin token; this token's role is {role}"
+            ),
+        )
+        .with_field(at("force")));
+    }
     let live = s.live.load();
     let kind = live.assigner.unit_kind(&req.model).ok_or_else(|| {
         let known: Vec<&str> = live.config.models.iter().map(|m| m.name.as_str()).collect();
@@ -626,4 +674,8 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         s.telemetry.render(),
     )
         .into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }

@@ -3,9 +3,11 @@
 //! [`start`] loads a config, opens the store, rebuilds live state and evidence from it and serves
 //! the HTTP API ([`router`]). Requests read an immutable [`Live`] view (config, state, compiled
 //! assigner) swapped whole on change; every exposure and event goes through the single
-//! [`Writer`], which stores it and then folds it into the evidence.
+//! [`Writer`], which stores it and then folds it into the evidence. Bearer tokens ([`Tokens`])
+//! gate every route but the probes by role ([`POLICY`]); [`OPENAPI`] describes the whole API.
 
 mod app;
+mod auth;
 mod clock;
 mod controller;
 mod effects;
@@ -20,7 +22,8 @@ mod run;
 mod telemetry;
 mod writer;
 
-pub use app::{router, Shared};
+pub use app::{router, Shared, OPENAPI};
+pub use auth::{is_loopback, load_tokens, Access, Tokens, POLICY};
 pub use clock::{now_ms, parse_rfc3339};
 pub use controller::{tick, LastLook};
 pub use error::ApiError;

@@ -13,6 +13,7 @@ use rampart_store::{SqliteStore, Store};
 use tokio::sync::oneshot;
 
 use crate::app::{router, Shared};
+use crate::auth::{is_loopback, load_tokens};
 use crate::clock::now_ms;
 use crate::live::apply_config;
 use crate::telemetry::Telemetry;
@@ -37,6 +38,11 @@ pub enum ServeError {
     Store(#[from] rampart_store::StoreError),
     #[error("cannot apply the config: {0}")]
     Apply(String),
+    #[error("invalid [auth] tokens: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Auth(Vec<rampart_core::config::TokenError>),
+    /// Auth is off and the address is reachable from other machines.
+    #[error("refusing to listen on {addr} without access control: add bearer tokens in the [auth] section of the config (tokens, token_file or token_env), or listen on a loopback address such as 127.0.0.1:8080")]
+    Unprotected { addr: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -95,6 +101,14 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         .clone()
         .unwrap_or_else(|| config.server.listen.clone());
     let max_body = config.server.max_body_bytes;
+    let tokens = load_tokens(&config.auth, opts.config_path.parent(), |v| {
+        std::env::var(v).ok()
+    })
+    .map_err(ServeError::Auth)?;
+    // Checked before the store is opened: a refused start leaves nothing behind.
+    if !tokens.is_on() && !is_loopback(&listen) {
+        return Err(ServeError::Unprotected { addr: listen });
+    }
 
     let store: Arc<dyn Store> = Arc::new(tokio::task::block_in_place(|| {
         SqliteStore::open(&data_dir)
@@ -126,6 +140,9 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         Some(opts.config_path.clone()),
         notifier,
     ));
+    let auth_on = tokens.is_on();
+    let token_count = tokens.len();
+    shared.tokens.store(Arc::new(tokens));
 
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -155,6 +172,14 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
     // would otherwise meet the default action and end the process without a drain.
     let stop_signals = StopSignals::register();
     shared.ready.store(true, Ordering::Release);
+    if auth_on {
+        tracing::info!(
+            tokens = token_count,
+            "auth is on: every route but /healthz and /readyz needs a bearer token"
+        );
+    } else {
+        tracing::warn!(%addr, "auth is off (no [auth] tokens): the API is open, so rampart listens on loopback only");
+    }
     tracing::info!(%addr, data_dir = %data_dir.display(), "rampart is serving");
     Ok(Running {
         addr,

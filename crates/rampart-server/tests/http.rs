@@ -7,6 +7,8 @@ mod support;
 
 #[path = "http/assign.rs"]
 mod assign;
+#[path = "http/auth.rs"]
+mod auth;
 #[path = "http/commands.rs"]
 mod commands;
 #[path = "http/events.rs"]
@@ -21,9 +23,13 @@ mod holdouts;
 mod interleave;
 #[path = "http/lifecycle.rs"]
 mod lifecycle;
+#[path = "http/openapi.rs"]
+mod openapi;
 #[path = "http/ops.rs"]
 mod ops;
 #[path = "http/rollouts.rs"]
 mod rollouts;
+#[path = "http/schema.rs"]
+mod schema;
 #[path = "http/webhooks.rs"]
 mod webhooks;

@@ -2,6 +2,7 @@
 //! rollouts and experiments. `load` parses and validates it; every problem is reported at once,
 //! each with its file, line and field path (see `ConfigError`).
 
+mod auth;
 mod duration;
 mod load;
 mod validate;
@@ -11,6 +12,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use auth::{
+    check_tokens, inline_tokens, parse_token_lines, AuthConfig, Role, SourcedToken, TokenEntry,
+    TokenError, MIN_TOKEN_LEN,
+};
 pub use duration::{Duration, DurationError};
 pub use load::{load_file, load_str, ConfigError, ConfigErrors, Format};
 
@@ -20,6 +25,9 @@ pub use load::{load_file, load_str, ConfigError, ConfigErrors, Format};
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
+    /// Bearer tokens and their roles; none means the API is open and served on loopback only.
+    #[serde(default)]
+    pub auth: AuthConfig,
     #[serde(default)]
     pub models: Vec<Model>,
     #[serde(default)]

@@ -53,6 +53,7 @@ pub(crate) fn validate(config: &Config) -> Vec<Problem> {
         problems: Vec::new(),
     };
     v.server();
+    v.auth();
     v.segments();
     v.models();
     v.metrics();
@@ -303,6 +304,32 @@ impl<'a> Validator<'a> {
         }
         if s.max_body_bytes == 0 {
             self.push("server.max_body_bytes", "must be at least 1 byte");
+        }
+    }
+
+    /// Inline tokens are checked here; tokens from `token_file` and `token_env` are checked with
+    /// them when the server reads those sources.
+    fn auth(&mut self) {
+        let a = &self.config.auth;
+        for e in super::check_tokens(&super::inline_tokens(a)) {
+            self.push(format!("{}.token", e.source_name), e.message);
+        }
+        if a.token_file
+            .as_ref()
+            .is_some_and(|f| f.as_os_str().is_empty())
+        {
+            self.push(
+                "auth.token_file",
+                "must not be empty; leave it out when tokens are not kept in a file",
+            );
+        }
+        if let Some(var) = &a.token_env {
+            if var.is_empty() || var.contains('=') || var.contains('\0') {
+                self.push(
+                    "auth.token_env",
+                    format!("expected the name of an environment variable, found {var:?}"),
+                );
+            }
         }
     }
 
@@ -844,5 +871,29 @@ mod tests {
         assert_eq!(errs.0.len(), 1);
         assert_eq!(errs.0[0].to_string(), "built: segments[0]: segment name \"a b\" may only contain letters, digits, '_', '.' and '-'");
         assert!(Config::default().validate("built").is_ok());
+    }
+
+    #[test]
+    fn auth_tokens_are_checked_with_their_field_paths() {
+        let mut config = Config::default();
+        let token = |t: &str| super::super::TokenEntry {
+            token: t.into(),
+            role: super::super::Role::Operate,
+        };
+        config.auth.tokens = vec![
+            token("short"),
+            token("long-enough-token-1"),
+            token("long-enough-token-1"),
+        ];
+        config.auth.token_env = Some(String::new());
+        let fields: Vec<String> = validate(&config).into_iter().map(|p| p.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "auth.tokens[0].token",
+                "auth.tokens[2].token",
+                "auth.token_env"
+            ]
+        );
     }
 }

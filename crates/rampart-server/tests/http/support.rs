@@ -1,6 +1,6 @@
 //! What every scenario needs: the test config, a server started on port 0 over a temporary data
 //! directory (and restarted on the same one), a blocking HTTP client that returns status and JSON
-//! for every answer, and an independent prediction of the variant a unit of `checkout-recs` gets.
+//! for every answer (with an optional bearer token), and an independent prediction of the variant a unit of `checkout-recs` gets.
 
 use std::path::PathBuf;
 
@@ -114,7 +114,14 @@ pub struct Server {
 impl Server {
     /// Starts a server on port 0 with `config` in a fresh temporary directory.
     pub async fn start(config: &str) -> Server {
+        Self::start_with(config, |_| {}).await
+    }
+
+    /// [`Server::start`], after `prepare` has written what else the config refers to into the
+    /// directory (e.g. a token file).
+    pub async fn start_with(config: &str, prepare: impl FnOnce(&std::path::Path)) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        prepare(dir.path());
         let config_path = dir.path().join("rampart.toml");
         std::fs::write(&config_path, config).expect("config written");
         let data_dir = dir.path().join("data");
@@ -171,11 +178,21 @@ pub struct Reply {
     pub status: u16,
     pub text: String,
     pub json: Value,
+    /// The `WWW-Authenticate` challenge of a 401.
+    pub www_authenticate: Option<String>,
 }
 
 /// Sends a request with an optional raw body; every status is an answer, not an error.
 pub fn send(method: &str, url: &str, body: Option<&str>) -> Reply {
-    let req = ureq::request(method, url).set("content-type", "application/json");
+    send_as(method, url, body, None)
+}
+
+/// [`send`] with an optional `Authorization: Bearer` token.
+pub fn send_as(method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> Reply {
+    let mut req = ureq::request(method, url).set("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.set("authorization", &format!("Bearer {t}"));
+    }
     let result = match body {
         Some(b) => req.send_string(b),
         None => req.call(),
@@ -186,9 +203,15 @@ pub fn send(method: &str, url: &str, body: Option<&str>) -> Reply {
         Err(e) => panic!("{method} {url}: transport error: {e}"),
     };
     let status = resp.status();
+    let www_authenticate = resp.header("www-authenticate").map(str::to_string);
     let text = resp.into_string().expect("body readable");
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply { status, text, json }
+    Reply {
+        status,
+        text,
+        json,
+        www_authenticate,
+    }
 }
 
 pub fn get(url: &str) -> Reply {

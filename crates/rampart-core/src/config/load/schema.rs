@@ -64,6 +64,7 @@ pub(super) const NOTIFICATIONS: &[&str] = &[
     "rolled-back",
     "completed",
 ];
+pub(super) const ROLES: &[&str] = &["read", "ingest", "operate", "admin"];
 pub(super) const WEBHOOK_FORMATS: &[&str] = &["json", "slack"];
 pub(super) const DESIGNS: &[&str] = &[
     "split",
@@ -82,6 +83,18 @@ const SERVER: &[Field] = &[
     opt("tick", Shape::Duration),
     opt("evidence_bucket", Shape::Duration),
     opt("max_body_bytes", Shape::Count),
+];
+
+const AUTH: &[Field] = &[
+    opt(
+        "tokens",
+        Shape::List(&Shape::Table(&[
+            req("token", Shape::Str),
+            req("role", Shape::Enum(ROLES)),
+        ])),
+    ),
+    opt("token_file", Shape::Str),
+    opt("token_env", Shape::Str),
 ];
 
 const VARIANT: Shape = Shape::Table(&[
@@ -192,6 +205,7 @@ pub(super) const CONFIG: Shape = Shape::Table(&[
     opt("experiments", Shape::List(&EXPERIMENT)),
     opt("segments", Shape::List(&Shape::Str)),
     opt("webhooks", Shape::List(&WEBHOOK)),
+    opt("auth", Shape::Table(AUTH)),
 ]);
 
 const WEBHOOK: Shape = Shape::Table(&[
@@ -448,6 +462,7 @@ mod tests {
     fn full() -> Json {
         serde_json::json!({
             "server": { "listen": "127.0.0.1:1", "data_dir": "d", "tick": "1s", "evidence_bucket": "1h", "max_body_bytes": 10 },
+            "auth": { "tokens": [{ "token": "0123456789abcdef", "role": "read" }], "token_file": "t", "token_env": "T" },
             "models": [{ "name": "m", "unit": "user", "baseline": "a",
                 "variants": [{ "name": "a", "endpoint": "http://x", "force_units": ["u"] }] }],
             "metrics": [{ "name": "x", "kind": "ratio", "event": "e", "numerator": "n", "denominator": "d", "window": "1d", "goal": "decrease" }],
