@@ -3,6 +3,7 @@
 
 mod client;
 mod experiments;
+mod export;
 mod plan;
 mod rollouts;
 mod table;
@@ -98,6 +99,9 @@ enum Command {
     /// Choose between interleaving and a staged rollout, and size both: checklist, sample sizes,
     /// durations and a config block to paste.
     Plan(Box<plan::PlanArgs>),
+    /// Write exposures, outcome events, impressions and the decision log to CSV files, by time
+    /// range. Reads the data directory directly; the server may keep running.
+    Export(Box<export::ExportArgs>),
     /// Show models, rollouts and experiments of a running server.
     Status {
         #[command(flatten)]
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
         Command::Validate { file } => return validate(&file),
         Command::Status { target, json } => status(&target, json),
         Command::Plan(args) => plan::plan(&args),
+        Command::Export(args) => export::export(&args),
         Command::Rollout {
             verb,
             target,

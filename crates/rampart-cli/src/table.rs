@@ -38,6 +38,29 @@ pub fn cell(v: &serde_json::Value) -> String {
 
 /// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` UTC.
 pub fn time(ms: i64) -> String {
+    let (y, m, d, secs) = civil(ms);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Unix milliseconds as RFC 3339 in UTC with milliseconds: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn rfc3339(ms: i64) -> String {
+    let (y, m, d, secs) = civil(ms);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+/// Year, month, day and second of the day (UTC) of Unix milliseconds.
+fn civil(ms: i64) -> (i64, i64, i64, i64) {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
@@ -50,12 +73,7 @@ pub fn time(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (y, m, d, rem)
 }
 
 #[cfg(test)]
@@ -65,5 +83,16 @@ mod tests {
         assert_eq!(super::time(0), "1970-01-01 00:00:00");
         assert_eq!(super::time(1_795_731_982_000), "2026-11-26 22:26:22");
         assert_eq!(super::time(951_827_400_000), "2000-02-29 12:30:00");
+    }
+
+    #[test]
+    fn formats_rfc3339_with_milliseconds() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::rfc3339(1_795_731_982_045),
+            "2026-11-26T22:26:22.045Z"
+        );
+        // Before 1970 the milliseconds still count forward within the second.
+        assert_eq!(super::rfc3339(-1), "1969-12-31T23:59:59.999Z");
     }
 }

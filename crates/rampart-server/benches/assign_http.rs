@@ -326,14 +326,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Every answered assignment must have been logged as an exposure.
     let shared = rampart.shared.clone();
     rt.block_on(shared.writer.flush());
-    let assigned = shared
-        .telemetry
-        .assignments
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let stored = shared
-        .telemetry
-        .exposures_stored
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let assigned = shared.telemetry.assignments_total();
+    let stored = shared.telemetry.exposures_stored_total();
     println!("assignments answered {assigned}, exposures stored {stored}");
     drop(shared);
     rt.block_on(rampart.shutdown());

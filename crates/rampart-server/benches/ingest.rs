@@ -12,7 +12,6 @@ mod common;
 
 use std::error::Error;
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
 use std::sync::Barrier;
 use std::time::Instant;
 
@@ -281,11 +280,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
 
-    let stored = rampart
-        .shared
-        .telemetry
-        .events_stored
-        .load(Ordering::Relaxed);
+    let stored = rampart.shared.telemetry.events_ingested_total();
     rt.block_on(rampart.shutdown());
     if stored != sent {
         return Err(format!("{sent} events acknowledged but {stored} counted as stored").into());

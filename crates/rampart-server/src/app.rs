@@ -26,7 +26,7 @@ use crate::auth::{load_tokens, Caller, Tokens};
 use crate::clock::{now_ms, parse_rfc3339};
 use crate::error::ApiError;
 use crate::live::{apply_config, Live};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Gauges, RolloutGauges, Telemetry};
 use crate::writer::Writer;
 
 /// The OpenAPI 3.1 document of every route, served at `/openapi.json`.
@@ -151,6 +151,8 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .reconfigure(&config);
+        // Cells first, so every variant the new view serves has its counters.
+        self.telemetry.register_models(&config);
         self.live.store(Arc::new(live));
         self.tokens.store(Arc::new(tokens));
         if !restarted.is_empty() {
@@ -395,7 +397,8 @@ fn decide(
         assignment_id: id,
         segments,
     };
-    s.telemetry.assignments.fetch_add(1, Ordering::Relaxed);
+    s.telemetry
+        .count_assignment(&exposure.model, &exposure.variant, exposure.reason);
     Ok((resp, exposure))
 }
 
@@ -669,9 +672,37 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    let live = s.live.load();
+    let rollouts = {
+        let looks = s.looks.lock().unwrap_or_else(|p| p.into_inner());
+        live.config
+            .rollouts
+            .iter()
+            .filter_map(|r| {
+                let state = live.state.rollouts.get(&r.name)?.clone();
+                // Overall verdicts only: segment verdicts would repeat a gate's labels.
+                let verdicts = looks.get(&r.name).map_or_else(Vec::new, |l| {
+                    l.verdicts
+                        .iter()
+                        .filter(|v| v.segment.is_none())
+                        .map(|v| (v.gate, v.metric.clone(), v.outcome))
+                        .collect()
+                });
+                Some(RolloutGauges {
+                    name: r.name.clone(),
+                    state,
+                    verdicts,
+                })
+            })
+            .collect()
+    };
+    let gauges = Gauges {
+        writer_queue_depth: s.writer.queue_depth(),
+        rollouts,
+    };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.telemetry.render(),
+        s.telemetry.render(&gauges),
     )
         .into_response()
 }

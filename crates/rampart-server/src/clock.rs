@@ -31,7 +31,8 @@ pub fn parse_rfc3339(s: &str) -> Option<Millis> {
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -63,6 +64,15 @@ pub fn parse_rfc3339(s: &str) -> Option<Millis> {
     };
     let days = days_from_civil(y, mo, d);
     Some(((days * 86_400 + h * 3_600 + mi * 60 + se - offset_min * 60) * 1_000) + millis)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -103,6 +113,8 @@ mod tests {
     #[test]
     fn refuses_malformed_timestamps() {
         for bad in [
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
             "",
             "2026-11-26",
             "2026-13-01T00:00:00Z",

@@ -42,10 +42,7 @@ pub(crate) async fn persist_step(
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?
     .map_err(ApiError::internal)?;
-    shared
-        .telemetry
-        .decisions
-        .fetch_add(logged.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    shared.telemetry.count_decisions(kind, &logged);
     Ok(logged)
 }
 

@@ -30,5 +30,5 @@ pub use error::ApiError;
 pub use live::{apply_config, Live};
 pub use notify::{Event as NotificationEvent, Notifier};
 pub use run::{start, Options, Running, ServeError};
-pub use telemetry::Telemetry;
+pub use telemetry::{Gauges, RolloutGauges, Telemetry};
 pub use writer::{Ingested, Writer};

@@ -127,6 +127,7 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
     };
     let aggregator = Arc::new(Mutex::new(aggregator));
     let telemetry = Arc::new(Telemetry::default());
+    telemetry.register_models(&live.config);
     let (writer, writer_thread) =
         Writer::spawn(store.clone(), aggregator.clone(), telemetry.clone());
     let notifier = crate::notify::Notifier::new(&live.config.webhooks, telemetry.clone());

@@ -2,15 +2,18 @@
 //! impressions and event batches in arrival order, appends them to the store in one transaction per round, acknowledges event
 //! batches only after the commit, and then folds what was stored into the evidence, in the same
 //! order the store numbered it (so a replay after restart rebuilds identical evidence).
+//! Each commit also sets the ingest lag: from the arrival of the round's oldest record (an
+//! exposure's or impression's time, an event batch's reception) to the commit.
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rampart_core::evidence::Aggregator;
-use rampart_core::{Config, Exposure, ImpressionRecord, OutcomeEvent, Record};
+use rampart_core::{Config, Exposure, ImpressionRecord, Millis, OutcomeEvent, Record};
 use rampart_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::now_ms;
 use crate::telemetry::Telemetry;
 
 /// Most records appended in one transaction.
@@ -34,6 +37,8 @@ pub(crate) enum Msg {
     Impression(Box<ImpressionRecord>),
     Events {
         events: Vec<OutcomeEvent>,
+        /// When the batch was handed to the writer.
+        arrived: Millis,
         reply: oneshot::Sender<Result<Ingested, String>>,
     },
     /// Rebuild the evidence from the whole store for a new config.
@@ -87,7 +92,11 @@ impl Writer {
     pub async fn ingest(&self, events: Vec<OutcomeEvent>) -> Result<Ingested, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Msg::Events { events, reply })
+            .send(Msg::Events {
+                events,
+                arrived: now_ms(),
+                reply,
+            })
             .await
             .map_err(|_| "the writer has stopped".to_string())?;
         rx.await
@@ -102,6 +111,11 @@ impl Writer {
             .map_err(|_| "the writer has stopped".to_string())?;
         rx.await
             .map_err(|_| "the writer stopped during the rebuild".to_string())?
+    }
+
+    /// Messages queued and not yet taken by the writer thread.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     pub async fn flush(&self) {
@@ -137,11 +151,23 @@ fn run(
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         let mut control: Option<Msg> = None;
+        let mut oldest = Millis::MAX;
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Exposure(e) => records.push(Record::Exposure(e)),
-                Msg::Impression(m) => records.push(Record::Impression(*m)),
-                Msg::Events { events, reply } => {
+                Msg::Exposure(e) => {
+                    oldest = oldest.min(e.ts);
+                    records.push(Record::Exposure(e));
+                }
+                Msg::Impression(m) => {
+                    oldest = oldest.min(m.ts);
+                    records.push(Record::Impression(*m));
+                }
+                Msg::Events {
+                    events,
+                    arrived,
+                    reply,
+                } => {
+                    oldest = oldest.min(arrived);
                     let start = records.len();
                     records.extend(events.into_iter().map(Record::Event));
                     waiting.push((start..records.len(), reply));
@@ -158,8 +184,10 @@ fn run(
             }
             next = rx.try_recv().ok();
         }
-        if !records.is_empty() {
-            commit(&*store, &aggregator, &telemetry, &mut records, &mut waiting);
+        if !records.is_empty()
+            && commit(&*store, &aggregator, &telemetry, &mut records, &mut waiting)
+        {
+            telemetry.set_ingest_lag(oldest, now_ms());
         }
         for f in flushes.drain(..) {
             let _ = f.send(());
@@ -181,8 +209,8 @@ fn commit(
     telemetry: &Telemetry,
     records: &mut Vec<Record>,
     waiting: &mut Vec<Pending>,
-) {
-    match store.append(records) {
+) -> bool {
+    let stored = match store.append(records) {
         Ok(appended) => {
             {
                 let mut agg = aggregator.lock().unwrap_or_else(|p| p.into_inner());
@@ -192,24 +220,13 @@ fn commit(
                     }
                 }
             }
-            let mut exposures = 0u64;
-            for rec in records.iter() {
-                if matches!(rec, Record::Exposure(_)) {
-                    exposures += 1;
-                }
-            }
-            telemetry
-                .exposures_stored
-                .fetch_add(exposures, std::sync::atomic::Ordering::Relaxed);
+            telemetry.count_stored(records, &appended.fresh);
             for (range, reply) in waiting.drain(..) {
                 let duplicates = appended.fresh[range.clone()]
                     .iter()
                     .filter(|f| !**f)
                     .count();
                 let accepted = range.len() - duplicates;
-                telemetry
-                    .events_stored
-                    .fetch_add(accepted as u64, std::sync::atomic::Ordering::Relaxed);
                 telemetry
                     .events_duplicate
                     .fetch_add(duplicates as u64, std::sync::atomic::Ordering::Relaxed);
@@ -218,6 +235,7 @@ fn commit(
                     duplicates,
                 }));
             }
+            true
         }
         Err(e) => {
             tracing::error!(error = %e, records = records.len(), "append to the store failed");
@@ -227,7 +245,9 @@ fn commit(
             for (_, reply) in waiting.drain(..) {
                 let _ = reply.send(Err(format!("the store refused the batch: {e}")));
             }
+            false
         }
-    }
+    };
     records.clear();
+    stored
 }

@@ -22,6 +22,13 @@ pub enum StoreError {
          {known}; run a newer rampart"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("no rampart store in {path}: {db_file} does not exist")]
+    Missing { path: String, db_file: String },
+    #[error(
+        "the database schema is at version {found} but this build of rampart reads version \
+         {known}; start `rampart serve` on the data directory once to migrate it"
+    )]
+    SchemaTooOld { found: i64, known: i64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("record {index} of the append cannot be stored: {reason}")]

@@ -160,7 +160,7 @@ pub(crate) fn append_decision(conn: &Connection, d: &Decision) -> Result<i64> {
     Ok(id)
 }
 
-const SELECT_DECISIONS: &str = "SELECT \
+pub(crate) const SELECT_DECISIONS: &str = "SELECT \
     id, ts, entity_kind, entity, action, from_state, to_state, reason, actor, evidence \
     FROM decisions";
 
@@ -192,7 +192,7 @@ pub(crate) fn decisions(
     Ok(out)
 }
 
-fn decision_from_row(row: &Row<'_>) -> Result<Decision> {
+pub(crate) fn decision_from_row(row: &Row<'_>) -> Result<Decision> {
     const T: &str = "decisions";
     let id: i64 = column(row, 0, T, "id", &"?")?;
     let kind: String = column(row, 2, T, "entity_kind", &id)?;

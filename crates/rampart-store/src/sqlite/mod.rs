@@ -23,10 +23,12 @@
 //! # Concurrency
 //! The store is `Send + Sync`. Writes go through one connection behind a mutex; replay, the
 //! decision log and the other reads use a second connection, so a long replay does not block
-//! appends (WAL readers see a snapshot and do not stop the writer).
+//! appends (WAL readers see a snapshot and do not stop the writer). Another process reads the
+//! same directory through [`SqliteReader`], which takes no lock.
 
 mod dedup;
 mod meta;
+mod reader;
 mod records;
 mod schema;
 
@@ -39,6 +41,7 @@ use fs4::fs_std::FileExt;
 use rampart_core::{Decision, EntityKind, EntityRecord, Millis, Record};
 use rusqlite::{Connection, OpenFlags};
 
+pub use self::reader::{Snapshot, SqliteReader, TimeRange};
 use self::records::Log;
 use crate::error::{Result, StoreError};
 use crate::store::{Appended, Store};

@@ -280,6 +280,19 @@ pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
 }
 
 fn exposure_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
+    exposure_row(row).map(|(seq, x)| (seq, Record::Exposure(x)))
+}
+
+fn event_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
+    event_row(row).map(|(seq, e)| (seq, Record::Event(e)))
+}
+
+fn impression_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
+    impression_row(row).map(|(seq, m)| (seq, Record::Impression(m)))
+}
+
+/// Decodes a row selected with the columns of `SELECT_EXPOSURES`.
+pub(crate) fn exposure_row(row: &Row<'_>) -> Result<(i64, Exposure)> {
     const T: &str = "exposures";
     let seq: i64 = column(row, 0, T, "seq", &"?")?;
     let reason: String = column(row, 5, T, "reason", &seq)?;
@@ -312,10 +325,11 @@ fn exposure_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
         assignment_id: assignment_id as u64,
         segments: json_column(row, 9, T, "segments", &seq)?,
     };
-    Ok((seq, Record::Exposure(exposure)))
+    Ok((seq, exposure))
 }
 
-fn event_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
+/// Decodes a row selected with the columns of `SELECT_EVENTS`.
+pub(crate) fn event_row(row: &Row<'_>) -> Result<(i64, OutcomeEvent)> {
     const T: &str = "events";
     let seq: i64 = column(row, 0, T, "seq", &"?")?;
     let event = OutcomeEvent {
@@ -327,10 +341,11 @@ fn event_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
         ts: column(row, 6, T, "ts", &seq)?,
         attributes: json_column(row, 7, T, "attributes", &seq)?,
     };
-    Ok((seq, Record::Event(event)))
+    Ok((seq, event))
 }
 
-fn impression_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
+/// Decodes a row selected with the columns of `SELECT_IMPRESSIONS`.
+pub(crate) fn impression_row(row: &Row<'_>) -> Result<(i64, ImpressionRecord)> {
     const T: &str = "impressions";
     let seq: i64 = column(row, 0, T, "seq", &"?")?;
     let impression = ImpressionRecord {
@@ -342,5 +357,5 @@ fn impression_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
         impression: json_column(row, 6, T, "impression", &seq)?,
         variants: json_column(row, 7, T, "variants", &seq)?,
     };
-    Ok((seq, Record::Impression(impression)))
+    Ok((seq, impression))
 }
