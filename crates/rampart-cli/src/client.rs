@@ -71,3 +71,22 @@ fn answer(url: &str, reply: Result<ureq::Response, ureq::Error>) -> Result<Value
         }
     }
 }
+
+/// Who the CLI says asks, for the decision log.
+pub fn actor() -> String {
+    std::env::var("USER")
+        .map(|u| format!("{u} (cli)"))
+        .unwrap_or_else(|_| "cli".to_string())
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

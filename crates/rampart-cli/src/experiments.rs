@@ -8,7 +8,7 @@
 use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
-use crate::client::Target;
+use crate::client::{actor, encode, Target};
 use crate::rollouts::{self, RolloutVerb};
 use crate::table::{self, cell};
 
@@ -30,12 +30,6 @@ pub enum ReportFormat {
     Table,
     /// An experiment record in Markdown.
     Markdown,
-}
-
-fn actor() -> String {
-    std::env::var("USER")
-        .map(|u| format!("{u} (cli)"))
-        .unwrap_or_else(|_| "cli".to_string())
 }
 
 fn pretty(v: &Value) -> String {
@@ -236,18 +230,6 @@ fn decisions(target: &Target, entity: &str) -> Result<Vec<Value>, String> {
         encode(entity)
     ))?;
     Ok(body["decisions"].as_array().cloned().unwrap_or_default())
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A number with four decimals; `-` when absent.

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::client::Target;
+use crate::client::{actor, encode, Target};
 use crate::table::{self, cell};
 
 #[derive(Subcommand, Debug, Clone)]
@@ -54,12 +54,6 @@ impl RolloutVerb {
             RolloutVerb::Abort { name } => ("abort", name),
         }
     }
-}
-
-fn actor() -> String {
-    std::env::var("USER")
-        .map(|u| format!("{u} (cli)"))
-        .unwrap_or_else(|_| "cli".to_string())
 }
 
 pub fn rollout(
@@ -193,16 +187,4 @@ pub fn kill(target: &Target, reason: Option<&str>, json: bool) -> Result<(), Str
         println!("rolled back: {}", names.join(", "));
     }
     Ok(())
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

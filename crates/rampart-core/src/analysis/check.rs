@@ -16,9 +16,10 @@ pub const MIN_RELATIVE_EFFECT: f64 = 0.05;
 /// parameter t* of the asymptotic confidence sequence of Waudby-Smith et al.).
 pub const HORIZON_UNITS: f64 = AsymptoticCs::DEFAULT_TUNING;
 
-/// Why a check cannot give an answer yet: the verdict is inconclusive and says this.
+/// Why a check (or an experiment's comparison) cannot give an answer yet: the verdict is
+/// inconclusive, or the report has no numbers, and says this.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(super) enum Missing {
+pub(crate) enum Missing {
     #[error("metric {0:?} is not defined in the config")]
     UnknownMetric(String),
     #[error("compare = \"control\" needs a control group, but the rollout has control = \"none\"")]
@@ -29,7 +30,7 @@ pub(super) enum Missing {
     TooFew { arm: &'static str, n: u64 },
     #[error("the {arm}'s denominator sums to 0, so its ratio is undefined")]
     ZeroDenominator { arm: &'static str },
-    #[error("the control's value is 0, so a relative change is undefined (use margin_kind = \"absolute\")")]
+    #[error("the control's value is 0, so a relative change is undefined")]
     ZeroControl,
     #[error("the {arm} has no latency histogram")]
     NoHistogram { arm: &'static str },
@@ -43,15 +44,27 @@ pub(super) enum Missing {
     Parameter(String),
 }
 
+impl Missing {
+    /// The text for a report: shortages of data say so first.
+    pub(crate) fn report(&self) -> String {
+        match self {
+            Missing::UnknownMetric(_) | Missing::NonFinite | Missing::Parameter(_) => {
+                self.to_string()
+            }
+            _ => format!("not enough data: {self}"),
+        }
+    }
+}
+
 impl From<StatsError> for Missing {
     fn from(e: StatsError) -> Missing {
         match e {
             StatsError::NotEnoughData { reason } => match reason {
                 Reason::ZeroVariance | Reason::ProportionAtBoundary => Missing::ZeroVariance,
-                Reason::ZeroDenominatorMean => Missing::ZeroDenominator { arm: "candidate" },
+                Reason::ZeroDenominatorMean => Missing::ZeroDenominator { arm: "comparison" },
                 Reason::NonFiniteInput => Missing::NonFinite,
                 Reason::TooFewUnits => Missing::TooFew {
-                    arm: "candidate",
+                    arm: "comparison",
                     n: 0,
                 },
             },

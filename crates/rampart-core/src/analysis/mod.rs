@@ -12,7 +12,7 @@
 //!
 //! `assess_gates` is pure and keeps no state between looks. `docs/gates.md` has the formulas.
 
-mod check;
+pub(crate) mod check;
 
 use std::collections::BTreeMap;
 
@@ -365,6 +365,13 @@ fn combine(results: Vec<CheckResult>, alpha: f64, checks: u32) -> Assessed {
 fn describe(r: &CheckResult, alpha: f64) -> String {
     let (q, t) = match (&r.quantity, &r.tested) {
         (Some(q), Ok(t)) => (q, t),
+        (_, Err(check::Missing::ZeroControl)) => {
+            return format!(
+                "{}: inconclusive: {} (use margin_kind = \"absolute\")",
+                r.label,
+                check::Missing::ZeroControl
+            )
+        }
         (_, Err(missing)) => return format!("{}: inconclusive: {missing}", r.label),
         (None, Ok(_)) => return format!("{}: inconclusive", r.label),
     };

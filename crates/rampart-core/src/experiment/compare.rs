@@ -8,7 +8,7 @@ use rampart_stats::{
     beta_binomial, cuped, cuped_theta, cuped_with_theta, mixing_variance_for_effect,
     proportion_effect_size, ratio, sample_size, two_proportions, welch, Alternative, AsymptoticCs,
     BetaPrior, Comparison, Covariate, CupedArm, Moments, Msprt, PowerSpec, PowerTest, Proportion,
-    RatioMoments, Reason, StatsError, TestSpec,
+    RatioMoments, TestSpec,
 };
 use serde::Serialize;
 
@@ -16,41 +16,7 @@ use crate::analysis::{HORIZON_UNITS, MIN_RELATIVE_EFFECT};
 use crate::config::{Goal, Metric, MetricKind};
 use crate::evidence::MetricStats;
 
-/// Why a comparison (or a sample size) has no numbers yet: the report says this instead.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(super) enum Missing {
-    #[error("metric {0:?} is not defined in the config")]
-    UnknownMetric(String),
-    #[error("not enough data: the {arm} has {n} observation(s); at least 2 are needed")]
-    TooFew { arm: &'static str, n: u64 },
-    #[error("not enough data: every observation has the same value (zero variance)")]
-    ZeroVariance,
-    #[error("not enough data: the {arm}'s denominator sums to 0, so its ratio is undefined")]
-    ZeroDenominator { arm: &'static str },
-    #[error("not enough data: the control's value is 0, so a relative effect is undefined")]
-    ZeroControl,
-    #[error("the evidence holds a value that is not a finite number")]
-    NonFinite,
-    #[error("the statistics refused a parameter: {0}")]
-    Parameter(String),
-}
-
-impl From<StatsError> for Missing {
-    fn from(e: StatsError) -> Missing {
-        match e {
-            StatsError::NotEnoughData { reason } => match reason {
-                Reason::ZeroVariance | Reason::ProportionAtBoundary => Missing::ZeroVariance,
-                Reason::ZeroDenominatorMean => Missing::ZeroDenominator { arm: "control" },
-                Reason::NonFiniteInput => Missing::NonFinite,
-                Reason::TooFewUnits => Missing::TooFew {
-                    arm: "control",
-                    n: 0,
-                },
-            },
-            other => Missing::Parameter(other.to_string()),
-        }
-    }
-}
+pub(crate) use crate::analysis::check::Missing;
 
 /// An estimate with its two-sided interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -455,6 +421,6 @@ mod tests {
                 n: 1
             }
         );
-        assert!(err.to_string().starts_with("not enough data"));
+        assert!(err.report().starts_with("not enough data"));
     }
 }

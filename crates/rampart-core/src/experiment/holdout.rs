@@ -216,7 +216,7 @@ fn compare_one(
                 Missing::TooFew { n, .. } => format!(
                     "not enough data: the exposed units have {n} observation(s); at least 2 are needed"
                 ),
-                other => other.to_string(),
+                other => other.report(),
             };
             out.not_enough_data = Some(text);
         }

@@ -302,7 +302,7 @@ fn comparison(
         not_enough_data: None,
     };
     let Some(metric) = metric else {
-        out.not_enough_data = Some(Missing::UnknownMetric(name.to_string()).to_string());
+        out.not_enough_data = Some(Missing::UnknownMetric(name.to_string()).report());
         return out;
     };
     let (c, t) = (
@@ -337,7 +337,7 @@ fn comparison(
                 Direction::Same
             });
         }
-        Err(missing) => out.not_enough_data = Some(missing.to_string()),
+        Err(missing) => out.not_enough_data = Some(missing.report()),
     }
     out
 }
@@ -443,7 +443,7 @@ fn sample_size_plan(
         not_enough_data: None,
     };
     let Some(metric) = metric else {
-        plan.not_enough_data = Some(Missing::UnknownMetric(experiment.primary.clone()).to_string());
+        plan.not_enough_data = Some(Missing::UnknownMetric(experiment.primary.clone()).report());
         return plan;
     };
     let observed: Vec<u64> = experiment
