@@ -364,6 +364,16 @@ impl Assigner {
         self.models.get(model).map(|m| m.unit)
     }
 
+    /// Whether units of `model` are currently split by hashing: an active rollout serves its
+    /// slices, or an experiment of the model runs. When false, every unit that is neither forced
+    /// nor held out gets the same variant. False for an unknown model.
+    pub fn splits(&self, model: &str) -> bool {
+        self.models.get(model).is_some_and(|m| {
+            !m.experiments.is_empty()
+                || m.rollout.as_ref().is_some_and(|r| r.status.serves_slices())
+        })
+    }
+
     /// Assigns `unit` of `model` at time `now` (which only switchback experiments read). `force`
     /// asks for a variant (QA); the caller decides whether the requester may force.
     pub fn assign<'a>(

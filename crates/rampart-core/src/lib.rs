@@ -7,7 +7,8 @@
 //! - [`analysis`]: turns a rollout's evidence into gate verdicts (pass, fail with harm, inconclusive);
 //! - [`experiment`]: analyzes split experiments, applies their stopping rules and steps their lifecycle;
 //! - [`interleave`]: merges the rankings of ranking-model variants into one list and credits clicks;
-//! - [`stage`]: experiments run inside a rollout stage, among the rollout's candidates.
+//! - [`stage`]: experiments run inside a rollout stage, among the rollout's candidates;
+//! - [`verdict`]: one pass / fail / inconclusive word for a rollout's current stage (for Argo Rollouts).
 //!
 //! Nothing here does IO, reads a clock or spawns a task: time is always passed in.
 
@@ -22,6 +23,7 @@ pub mod record;
 pub mod rollout;
 pub mod stage;
 pub mod state;
+pub mod verdict;
 
 pub use assign::{AssignError, Assigner, Assignment};
 

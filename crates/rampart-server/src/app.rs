@@ -186,6 +186,8 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .merge(crate::experiments::routes())
         .merge(crate::interleave::routes())
         .merge(crate::holdouts::routes())
+        .merge(crate::ofrep::routes())
+        .merge(crate::verdict::routes())
         // Only for matched routes, so the route's pattern is known; unknown paths get a plain 404.
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -225,30 +227,30 @@ pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AssignRequest {
-    model: String,
+pub(crate) struct AssignRequest {
+    pub(crate) model: String,
     #[serde(default)]
-    unit: Option<String>,
+    pub(crate) unit: Option<String>,
     #[serde(default)]
-    context: Option<Map<String, Value>>,
+    pub(crate) context: Option<Map<String, Value>>,
     /// Asks for a variant (QA).
     #[serde(default)]
-    force: Option<String>,
+    pub(crate) force: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
-struct AssignResponse {
-    variant: String,
-    reason: &'static str,
+pub(crate) struct AssignResponse {
+    pub(crate) variant: String,
+    pub(crate) reason: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    rollout: Option<String>,
+    pub(crate) rollout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    experiment: Option<String>,
+    pub(crate) experiment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    holdout: Option<String>,
-    assignment_id: String,
+    pub(crate) holdout: Option<String>,
+    pub(crate) assignment_id: String,
     /// Echoed, or generated for per-request randomization.
-    unit: String,
+    pub(crate) unit: String,
 }
 
 async fn assign(
@@ -311,6 +313,17 @@ fn decide(
     index: Option<usize>,
     caller: Caller,
 ) -> Result<(AssignResponse, Exposure), ApiError> {
+    decide_in(s, &s.live.load(), req, index, caller)
+}
+
+/// [`decide`] against a given live view, for callers that read more of the same view.
+pub(crate) fn decide_in(
+    s: &Shared,
+    live: &Live,
+    req: AssignRequest,
+    index: Option<usize>,
+    caller: Caller,
+) -> Result<(AssignResponse, Exposure), ApiError> {
     let at = |field: &str| match index {
         Some(i) => format!("requests[{i}].{field}"),
         None => field.to_string(),
@@ -326,7 +339,6 @@ fn decide(
         )
         .with_field(at("force")));
     }
-    let live = s.live.load();
     let kind = live.assigner.unit_kind(&req.model).ok_or_else(|| {
         let known: Vec<&str> = live.config.models.iter().map(|m| m.name.as_str()).collect();
         ApiError::bad_request(

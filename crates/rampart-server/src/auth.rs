@@ -45,6 +45,11 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/v1/rollouts", Access::Needs(Role::Read)),
     ("GET", "/v1/rollouts/{name}", Access::Needs(Role::Read)),
     (
+        "GET",
+        "/v1/rollouts/{name}/verdict",
+        Access::Needs(Role::Read),
+    ),
+    (
         "POST",
         "/v1/rollouts/{name}/{command}",
         Access::Needs(Role::Operate),
@@ -60,6 +65,17 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/v1/holdouts", Access::Needs(Role::Read)),
     ("GET", "/v1/holdouts/{name}", Access::Needs(Role::Read)),
     ("POST", "/v1/config/reload", Access::Needs(Role::Admin)),
+    // OpenFeature remote evaluation logs exposures, like /v1/assign.
+    (
+        "POST",
+        "/ofrep/v1/evaluate/flags/{key}",
+        Access::Needs(Role::Ingest),
+    ),
+    (
+        "POST",
+        "/ofrep/v1/evaluate/flags",
+        Access::Needs(Role::Ingest),
+    ),
 ];
 
 /// The access a route needs; a route missing from [`POLICY`] needs `admin`, so a new route is

@@ -17,9 +17,11 @@ mod holdouts;
 mod interleave;
 mod live;
 mod notify;
+mod ofrep;
 mod rollouts;
 mod run;
 mod telemetry;
+mod verdict;
 mod writer;
 
 pub use app::{router, Shared, OPENAPI};

@@ -23,6 +23,8 @@ mod holdouts;
 mod interleave;
 #[path = "http/lifecycle.rs"]
 mod lifecycle;
+#[path = "http/ofrep.rs"]
+mod ofrep;
 #[path = "http/openapi.rs"]
 mod openapi;
 #[path = "http/ops.rs"]
@@ -31,5 +33,7 @@ mod ops;
 mod rollouts;
 #[path = "http/schema.rs"]
 mod schema;
+#[path = "http/verdict.rs"]
+mod verdict;
 #[path = "http/webhooks.rs"]
 mod webhooks;

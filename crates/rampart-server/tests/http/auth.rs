@@ -104,6 +104,7 @@ const MATRIX: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/v1/decisions", Some(Role::Read)),
     ("GET", "/v1/rollouts", Some(Role::Read)),
     ("GET", "/v1/rollouts/{name}", Some(Role::Read)),
+    ("GET", "/v1/rollouts/{name}/verdict", Some(Role::Read)),
     ("POST", "/v1/rollouts/{name}/{command}", Some(Role::Operate)),
     ("POST", "/v1/kill", Some(Role::Operate)),
     ("GET", "/v1/experiments", Some(Role::Read)),
@@ -116,6 +117,8 @@ const MATRIX: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/v1/holdouts", Some(Role::Read)),
     ("GET", "/v1/holdouts/{name}", Some(Role::Read)),
     ("POST", "/v1/config/reload", Some(Role::Admin)),
+    ("POST", "/ofrep/v1/evaluate/flags/{key}", Some(Role::Ingest)),
+    ("POST", "/ofrep/v1/evaluate/flags", Some(Role::Ingest)),
 ];
 
 /// Which callers each role admits: admin ⊇ operate ⊇ read and ingest.
@@ -181,6 +184,13 @@ fn request(method: &str, route: &str, turn: usize) -> (String, Option<Value>) {
         }
         ("POST", "/v1/kill") => (route.into(), Some(json!({"reason": "auth walk"}))),
         ("POST", "/v1/config/reload") => (route.into(), None),
+        ("POST", "/ofrep/v1/evaluate/flags/{key}") => (
+            "/ofrep/v1/evaluate/flags/recs".into(),
+            Some(json!({"context": {"targetingKey": id}})),
+        ),
+        ("POST", "/ofrep/v1/evaluate/flags") => {
+            (route.into(), Some(json!({"context": {"targetingKey": id}})))
+        }
         ("GET", _) => (
             route.replace("{entity}", "recs-v2").replace(
                 "{name}",

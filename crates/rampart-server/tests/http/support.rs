@@ -422,3 +422,26 @@ pub fn decisions(base: &str, entity: &str) -> Vec<Value> {
     assert_eq!(r.status, 200, "decisions of {entity}: {}", r.text);
     r.json["decisions"].as_array().expect("decisions").clone()
 }
+
+/// A program outside cargo that a test drives (node, nginx, ...): its path, or `None` when it is
+/// not installed, after printing `skipped: <program> not installed`; the test then returns. With
+/// `RAMPART_REQUIRE_PEERS` set (CI) a missing program fails the test instead.
+pub fn peer(program: &str) -> Option<PathBuf> {
+    let found = if program.contains('/') {
+        Some(PathBuf::from(program)).filter(|p| p.is_file())
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|p| p.is_file())
+        })
+    };
+    if found.is_none() {
+        assert!(
+            std::env::var_os("RAMPART_REQUIRE_PEERS").is_none(),
+            "{program} is not installed, and RAMPART_REQUIRE_PEERS is set"
+        );
+        println!("skipped: {program} not installed");
+    }
+    found
+}
