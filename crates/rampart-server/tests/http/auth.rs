@@ -116,6 +116,9 @@ const MATRIX: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/v1/holdouts", Some(Role::Read)),
     ("GET", "/v1/holdouts/{name}", Some(Role::Read)),
     ("POST", "/v1/config/reload", Some(Role::Admin)),
+    ("GET", "/v1/series/{entity}", Some(Role::Read)),
+    ("GET", "/", None),
+    ("GET", "/assets/{file}", None),
 ];
 
 /// Which callers each role admits: admin ⊇ operate ⊇ read and ingest.
@@ -181,6 +184,7 @@ fn request(method: &str, route: &str, turn: usize) -> (String, Option<Value>) {
         }
         ("POST", "/v1/kill") => (route.into(), Some(json!({"reason": "auth walk"}))),
         ("POST", "/v1/config/reload") => (route.into(), None),
+        ("GET", "/assets/{file}") => ("/assets/dashboard.js".into(), None),
         ("GET", _) => (
             route.replace("{entity}", "recs-v2").replace(
                 "{name}",

@@ -179,6 +179,11 @@ async fn real_responses_validate_against_the_document() {
         assert!(!r.json["decisions"].as_array().unwrap().is_empty(), "the pause is logged");
         check("POST", "/v1/kill", "/v1/kill", Some(json!({"reason": "drill"})), ADMIN, 200);
         check("POST", "/v1/config/reload", "/v1/config/reload", None, ADMIN, 200);
+        for entity in ["recs-v2", "ranker", "global"] {
+            check("GET", "/v1/series/{entity}", &format!("/v1/series/{entity}"), None, READ, 200);
+        }
+        check("GET", "/v1/series/{entity}", "/v1/series/recs-v2?metric=clicks", None, READ, 400);
+        check("GET", "/v1/series/{entity}", "/v1/series/nope", None, READ, 404);
         check("GET", "/healthz", "/healthz", None, READ, 200);
         check("GET", "/readyz", "/readyz", None, READ, 200);
         let r = check("GET", "/openapi.json", "/openapi.json", None, READ, 200);

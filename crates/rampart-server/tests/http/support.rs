@@ -1,6 +1,7 @@
 //! What every scenario needs: the test config, a server started on port 0 over a temporary data
 //! directory (and restarted on the same one), a blocking HTTP client that returns status and JSON
-//! for every answer (with an optional bearer token), and an independent prediction of the variant a unit of `checkout-recs` gets.
+//! for every answer (with an optional bearer token), an independent prediction of the variant a unit of `checkout-recs` gets,
+//! and the lookup of programs outside cargo that some tests drive (`find_peer`).
 
 use std::path::PathBuf;
 
@@ -421,4 +422,29 @@ pub fn decisions(base: &str, entity: &str) -> Vec<Value> {
     let r = get(&format!("{base}/v1/decisions?entity={entity}"));
     assert_eq!(r.status, 200, "decisions of {entity}: {}", r.text);
     r.json["decisions"].as_array().expect("decisions").clone()
+}
+
+/// A program a test needs from outside cargo (node, chromium, ...), looked up on `PATH` or at
+/// an absolute path. When it is missing the test should return early: this prints
+/// `skipped: <program> not installed`, unless `RAMPART_REQUIRE_PEERS` is set (CI), where a
+/// missing peer fails the test.
+pub fn find_peer(program: &str) -> Option<PathBuf> {
+    let candidate = std::path::Path::new(program);
+    let found = if candidate.is_absolute() {
+        candidate.is_file().then(|| candidate.to_path_buf())
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|p| p.is_file())
+        })
+    };
+    if found.is_none() {
+        assert!(
+            std::env::var_os("RAMPART_REQUIRE_PEERS").is_none(),
+            "{program} is not installed and RAMPART_REQUIRE_PEERS is set"
+        );
+        println!("skipped: {program} not installed");
+    }
+    found
 }
