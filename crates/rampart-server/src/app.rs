@@ -188,6 +188,8 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .merge(crate::holdouts::routes())
         .merge(crate::ofrep::routes())
         .merge(crate::verdict::routes())
+        .merge(crate::series::routes())
+        .merge(crate::dashboard::routes())
         // Only for matched routes, so the route's pattern is known; unknown paths get a plain 404.
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -632,9 +634,16 @@ async fn status(State(s): State<Arc<Shared>>) -> Json<Value> {
         .iter()
         .map(|h| json!({"name": h.name, "percent": h.percent, "models": h.models}))
         .collect();
+    // Kinds and goals, so readers (the dashboard) can format and colour values.
+    let metrics: Vec<Value> = c
+        .metrics
+        .iter()
+        .map(|m| json!({"name": m.name, "kind": m.kind, "goal": m.goal()}))
+        .collect();
     Json(json!({
         "config_version": live.config_version,
         "models": models, "rollouts": rollouts, "experiments": experiments, "holdouts": holdouts,
+        "metrics": metrics,
     }))
 }
 

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No token needed, even with auth on (probes).
+    /// No token needed, even with auth on (probes, the dashboard page and its files).
     Open,
     /// A token whose role grants this one.
     Needs(Role),
@@ -76,6 +76,10 @@ pub const POLICY: &[(&str, &str, Access)] = &[
         "/ofrep/v1/evaluate/flags",
         Access::Needs(Role::Ingest),
     ),
+    ("GET", "/v1/series/{entity}", Access::Needs(Role::Read)),
+    // The dashboard's page and files hold no data; its API calls carry the visitor's token.
+    ("GET", "/", Access::Open),
+    ("GET", "/assets/{file}", Access::Open),
 ];
 
 /// The access a route needs; a route missing from [`POLICY`] needs `admin`, so a new route is

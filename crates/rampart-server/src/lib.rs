@@ -4,12 +4,14 @@
 //! the HTTP API ([`router`]). Requests read an immutable [`Live`] view (config, state, compiled
 //! assigner) swapped whole on change; every exposure and event goes through the single
 //! [`Writer`], which stores it and then folds it into the evidence. Bearer tokens ([`Tokens`])
-//! gate every route but the probes by role ([`POLICY`]); [`OPENAPI`] describes the whole API.
+//! gate every route but the probes and the dashboard by role ([`POLICY`]); [`OPENAPI`] describes
+//! the whole API. `GET /` serves the live dashboard, whose files are embedded ([`DASHBOARD_ASSETS`]).
 
 mod app;
 mod auth;
 mod clock;
 mod controller;
+mod dashboard;
 mod effects;
 mod error;
 mod experiments;
@@ -20,6 +22,7 @@ mod notify;
 mod ofrep;
 mod rollouts;
 mod run;
+mod series;
 mod telemetry;
 mod verdict;
 mod writer;
@@ -28,6 +31,7 @@ pub use app::{router, Shared, OPENAPI};
 pub use auth::{is_loopback, load_tokens, Access, Tokens, POLICY};
 pub use clock::{now_ms, parse_rfc3339};
 pub use controller::{tick, LastLook};
+pub use dashboard::{Asset as DashboardAsset, ASSETS as DASHBOARD_ASSETS};
 pub use error::ApiError;
 pub use live::{apply_config, Live};
 pub use notify::{Event as NotificationEvent, Notifier};

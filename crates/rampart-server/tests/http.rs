@@ -11,6 +11,8 @@ mod assign;
 mod auth;
 #[path = "http/commands.rs"]
 mod commands;
+#[path = "http/dashboard.rs"]
+mod dashboard;
 #[path = "http/events.rs"]
 mod events;
 #[path = "http/evidence.rs"]

@@ -19,10 +19,13 @@
 //!   covariate, fixed from then on (`MetricStats::pre_*`, read by CUPED);
 //! - interleaving experiments also keep their impressions and credit clicks on them to the
 //!   variants, summed into per-unit preferences (see [`InterleavingEvidence`]).
+//!
+//! [`compute_series`] turns the time buckets into per-variant columns for charts.
 
 mod entity;
 mod histogram;
 mod interleaving;
+mod series;
 mod stats;
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +42,9 @@ use interleaving::InterleavingDef;
 pub use histogram::{Histogram, HistogramError, ACCURACY as HISTOGRAM_ACCURACY};
 pub use interleaving::{
     InterleavingEvidence, PairEvidence, IMPRESSION_ID_ATTRIBUTE, ITEM_ATTRIBUTE,
+};
+pub use series::{
+    compute_series, series_metrics, Series, SeriesError, VariantSeries, LATENCY_QUANTILE,
 };
 pub use stats::MetricStats;
 

@@ -119,6 +119,9 @@ const MATRIX: &[(&str, &str, Option<Role>)] = &[
     ("POST", "/v1/config/reload", Some(Role::Admin)),
     ("POST", "/ofrep/v1/evaluate/flags/{key}", Some(Role::Ingest)),
     ("POST", "/ofrep/v1/evaluate/flags", Some(Role::Ingest)),
+    ("GET", "/v1/series/{entity}", Some(Role::Read)),
+    ("GET", "/", None),
+    ("GET", "/assets/{file}", None),
 ];
 
 /// Which callers each role admits: admin ⊇ operate ⊇ read and ingest.
@@ -191,6 +194,7 @@ fn request(method: &str, route: &str, turn: usize) -> (String, Option<Value>) {
         ("POST", "/ofrep/v1/evaluate/flags") => {
             (route.into(), Some(json!({"context": {"targetingKey": id}})))
         }
+        ("GET", "/assets/{file}") => ("/assets/dashboard.js".into(), None),
         ("GET", _) => (
             route.replace("{entity}", "recs-v2").replace(
                 "{name}",

@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::support::{blocking, error_of, peer, send_as, Reply, Server};
+use crate::support::{blocking, error_of, node_scripts, peer, send_as, Reply, Server};
 
 const INGEST: &str = "ofrep-ingest-token-0123456789";
 const READ: &str = "ofrep-read-token-0123456789";
@@ -202,25 +202,9 @@ fn expected_reason(assign_reason: &str) -> &'static str {
     }
 }
 
-fn peers_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers")
-}
-
-/// Runs `tests/peers/ofrep.mjs` on `job`, installing its node packages first when missing.
+/// Runs `tests/peers/ofrep.mjs` on `job`.
 fn run_sdk(node: &Path, job: &Value) -> Vec<Value> {
-    let dir = peers_dir();
-    if !dir
-        .join("node_modules/@openfeature/ofrep-provider")
-        .is_dir()
-    {
-        let npm = peer("npm").expect("npm comes with node");
-        let status = Command::new(npm)
-            .arg("ci")
-            .current_dir(&dir)
-            .status()
-            .expect("npm runs");
-        assert!(status.success(), "npm ci in {} failed", dir.display());
-    }
+    let dir = node_scripts();
     let mut child = Command::new(node)
         .arg("ofrep.mjs")
         .current_dir(&dir)

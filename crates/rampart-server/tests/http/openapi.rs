@@ -192,6 +192,11 @@ async fn real_responses_validate_against_the_document() {
         let r = check("POST", bulk, bulk, Some(evaluation), INGEST, 200);
         assert_eq!(r.json["flags"].as_array().map(Vec::len), Some(3));
         check("POST", bulk, bulk, Some(json!({"context": {}})), INGEST, 200);
+        for entity in ["recs-v2", "ranker", "global"] {
+            check("GET", "/v1/series/{entity}", &format!("/v1/series/{entity}"), None, READ, 200);
+        }
+        check("GET", "/v1/series/{entity}", "/v1/series/recs-v2?metric=clicks", None, READ, 400);
+        check("GET", "/v1/series/{entity}", "/v1/series/nope", None, READ, 404);
         check("GET", "/healthz", "/healthz", None, READ, 200);
         check("GET", "/readyz", "/readyz", None, READ, 200);
         let r = check("GET", "/openapi.json", "/openapi.json", None, READ, 200);

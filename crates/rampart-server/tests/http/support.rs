@@ -445,3 +445,23 @@ pub fn peer(program: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// `tests/peers`, the folder of the node scripts some tests run, with its packages installed
+/// (`npm ci` on first use; the npm registry is reachable here).
+pub fn node_scripts() -> PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers");
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        if dir.join("node_modules/.package-lock.json").is_file() {
+            return;
+        }
+        let npm = peer("npm").expect("npm comes with node");
+        let status = std::process::Command::new(npm)
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm runs");
+        assert!(status.success(), "npm ci in {} failed", dir.display());
+    });
+    dir
+}
