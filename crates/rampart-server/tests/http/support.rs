@@ -422,3 +422,27 @@ pub fn decisions(base: &str, entity: &str) -> Vec<Value> {
     assert_eq!(r.status, 200, "decisions of {entity}: {}", r.text);
     r.json["decisions"].as_array().expect("decisions").clone()
 }
+
+/// A program outside cargo that a test needs (prometheus, nginx, ...): its path when installed.
+/// When it is missing the test is skipped with `skipped: <program> not installed`, unless
+/// `RAMPART_REQUIRE_PEERS` is set (as CI does), where a missing peer fails the test.
+pub fn peer(program: &str, usual: &str) -> Option<PathBuf> {
+    let usual = PathBuf::from(usual);
+    let found = if usual.is_file() {
+        Some(usual)
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|p| p.is_file())
+        })
+    };
+    if found.is_none() {
+        assert!(
+            std::env::var_os("RAMPART_REQUIRE_PEERS").is_none(),
+            "{program} is not installed, and RAMPART_REQUIRE_PEERS is set"
+        );
+        println!("skipped: {program} not installed");
+    }
+    found
+}
