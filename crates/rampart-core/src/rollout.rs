@@ -14,7 +14,8 @@
 
 use serde::Serialize;
 
-use crate::analysis::{assess_gates, GateVerdict, Outcome};
+use crate::analysis::provider::Readings;
+use crate::analysis::{assess_gates_with, GateVerdict, Outcome};
 use crate::config::{Approval, Config, OnFail, OnTimeout, Rollout};
 use crate::evidence::EntityEvidence;
 use crate::record::{Decision, EntityKind, Millis};
@@ -345,18 +346,7 @@ impl Transition<'_> {
         ) {
             return;
         }
-        if let Some(err) = &a.provider_error {
-            self.next.consecutive_errors = self.before.consecutive_errors + 1;
-            if self.next.consecutive_errors >= DEFAULT_ERROR_LIMIT {
-                let reason = format!(
-                    "holding: the metric provider failed {} looks in a row (last: {err})",
-                    self.next.consecutive_errors
-                );
-                self.pause(reason, "controller", a.evidence.clone());
-            }
-            return;
-        }
-        self.next.consecutive_errors = 0;
+        // Harm shown by the gates that could be read acts even while a provider fails.
         if let Some(harm) = &a.harm {
             match self.rollout.on_fail {
                 OnFail::Rollback => {
@@ -370,6 +360,18 @@ impl Transition<'_> {
             }
             return;
         }
+        if let Some(err) = &a.provider_error {
+            self.next.consecutive_errors = self.before.consecutive_errors + 1;
+            if self.next.consecutive_errors >= DEFAULT_ERROR_LIMIT {
+                let reason = format!(
+                    "holding: the metric provider failed {} looks in a row (last: {err})",
+                    self.next.consecutive_errors
+                );
+                self.pause(reason, "controller", a.evidence.clone());
+            }
+            return;
+        }
+        self.next.consecutive_errors = 0;
         if self.before.status == RolloutStatus::AwaitingApproval {
             return;
         }
@@ -509,6 +511,29 @@ pub fn look_with_experiment(
     experiment: Option<&StageExperiment>,
     now: Millis,
 ) -> Look {
+    look_with_readings(
+        rollout,
+        config,
+        state,
+        evidence,
+        experiment,
+        &Readings::new(),
+        now,
+    )
+}
+
+/// [`look_with_experiment`], with the readings of the provider queries of the rollout's
+/// `prometheus` gates (see [`crate::analysis::rollout_queries`]). A failed reading sets the
+/// assessment's `provider_error`, which counts toward [`DEFAULT_ERROR_LIMIT`].
+pub fn look_with_readings(
+    rollout: &Rollout,
+    config: &Config,
+    state: &RolloutState,
+    evidence: Option<&EntityEvidence>,
+    experiment: Option<&StageExperiment>,
+    readings: &Readings,
+    now: Millis,
+) -> Look {
     if !matches!(
         state.status,
         RolloutStatus::Running | RolloutStatus::AwaitingApproval
@@ -520,9 +545,7 @@ pub fn look_with_experiment(
             assessment: Assessment::default(),
         };
     }
-    let verdicts = evidence
-        .map(|e| assess_gates(rollout, config, e))
-        .unwrap_or_default();
+    let verdicts = assess_gates_with(rollout, config, evidence, readings, state.stage);
     let mut assessment = summarize(rollout, evidence, &verdicts);
     if let Some(x) = experiment {
         assessment.candidate_units = x.smallest_arm;
@@ -558,17 +581,19 @@ pub fn summarize(
         .filter(|v| v.harm)
         .map(|v| v.message.as_str())
         .collect();
+    let provider_error = verdicts.iter().find_map(GateVerdict::provider_error);
     Assessment {
         harm: (!harm.is_empty()).then(|| harm.join("; ")),
         all_pass: verdicts.iter().all(|v| v.outcome == Outcome::Pass),
-        provider_error: None,
         candidate_units,
         control_units,
         evidence: serde_json::json!({
             "verdicts": verdicts,
             "candidate_units": candidate_units,
             "control_units": control_units,
+            "provider_error": provider_error,
         }),
+        provider_error,
         experiment: None,
     }
 }

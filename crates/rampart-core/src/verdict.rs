@@ -161,6 +161,7 @@ gates = [{gates}]
             harm: outcome == Outcome::Fail,
             segment: segment.map(|(a, v)| (a.into(), v.into())),
             message: format!("{metric} is {outcome:?}"),
+            reads: Vec::new(),
             numbers: GateNumbers {
                 measure: None,
                 estimate: None,

@@ -1499,3 +1499,241 @@ fn webhooks_need_an_http_url_and_known_events() {
     assert_eq!(errs.0[0].field, "webhooks[0].events[0]");
     assert!(errs.0[0].message.contains("rolled-back"), "{errs}");
 }
+
+// ----------------------------------------------------------------------------------------------
+// Prometheus metrics
+
+const PROMETHEUS: &str = r#"
+[prometheus]
+url = "http://127.0.0.1:9090"
+timeout = "2s"
+
+[[metrics]]
+name = "p99"
+kind = "prometheus"
+query = 'histogram_quantile(0.99, sum by (le) (rate(latency_bucket{app="{{model}}",version="{{variant}}"}[2m])))'
+goal = "decrease"
+"#;
+
+#[test]
+fn a_prometheus_metric_with_a_gate_and_a_guardrail_limit_loads() {
+    let gate = r#"{ metric = "p99", max = 0.25 },
+  { metric = "p99", compare = "control", margin = -0.1 },
+]"#;
+    let mut text = with(&[PROMETHEUS, &ROLLOUT.replacen("]\n", "", 0)]);
+    text = text.replacen(
+        "{ metric = \"conversion\", compare = \"control\", margin = -0.02 },\n]",
+        &format!("{{ metric = \"conversion\", compare = \"control\", margin = -0.02 }},\n  {gate}"),
+        1,
+    );
+    text.push_str(
+        &EXPERIMENT.replacen(
+            "primary = \"conversion\"",
+            "primary = \"conversion\"\nguardrails = [\"p99\"]\nlimits = [{ metric = \"p99\", max = 0.5 }]",
+            1,
+        ),
+    );
+    let c = load_str(&text, Format::Toml, "p.toml").unwrap_or_else(|e| panic!("{e}"));
+    let p = c.prometheus.as_ref().expect("the section");
+    assert_eq!(p.url, "http://127.0.0.1:9090");
+    assert_eq!(p.timeout, Duration::from_secs(2));
+    let m = c.metric("p99").unwrap();
+    assert_eq!(m.kind, MetricKind::Prometheus);
+    assert!(m.query.as_deref().unwrap().contains("{{variant}}"));
+    assert_eq!(c.rollouts[0].gates.len(), 3);
+    assert_eq!(c.experiments[0].limits[0].max, Some(0.5));
+    // The default timeout is 5 s.
+    let default = with(&[&PROMETHEUS.replace("timeout = \"2s\"\n", "")]);
+    let c = load_str(&default, Format::Toml, "p.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.prometheus.unwrap().timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn an_unknown_placeholder_is_named_with_the_valid_ones() {
+    let text = with(&[&PROMETHEUS.replace("{{variant}}", "{{version}}")]);
+    refused(
+        &text,
+        "metrics[3].query",
+        "query =",
+        "unknown placeholder {{version}}; valid placeholders: {{model}}, {{variant}}, {{baseline}}, {{candidate}}, {{rollout}}, {{stage}}, {{experiment}}",
+    );
+}
+
+#[test]
+fn a_prometheus_metric_needs_the_prometheus_section() {
+    let text = with(&[&PROMETHEUS.replace(
+        "[prometheus]\nurl = \"http://127.0.0.1:9090\"\ntimeout = \"2s\"\n",
+        "",
+    )]);
+    refused(
+        &text,
+        "metrics[3].kind",
+        "kind = \"prometheus\"",
+        "there is no [prometheus] section",
+    );
+}
+
+#[test]
+fn a_prometheus_metric_needs_a_query_and_a_goal_and_takes_no_events() {
+    let text = with(&[&PROMETHEUS
+        .replace("goal = \"decrease\"\n", "event = \"response\"\n")
+        .replacen("query = ", "# query = ", 1)]);
+    let errors = errors_of(&text, Format::Toml);
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["metrics[3].query", "metrics[3].goal", "metrics[3].event"],
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].message.contains("needs a PromQL query"),
+        "{errors:?}"
+    );
+    assert!(errors[1]
+        .message
+        .contains("goal = \"increase\" or \"decrease\""));
+    // And an event metric takes no query.
+    refused(
+        &with(&["\n[[metrics]]\nname = \"q\"\nkind = \"count\"\nevent = \"e\"\nquery = \"up\"\n"]),
+        "metrics[3].query",
+        "query = \"up\"",
+        "only prometheus metrics take a query",
+    );
+}
+
+#[test]
+fn the_prometheus_section_is_checked() {
+    let bad_url = with(&[&PROMETHEUS.replace("http://127.0.0.1:9090", "127.0.0.1:9090")]);
+    refused(
+        &bad_url,
+        "prometheus.url",
+        "url =",
+        "http:// or https:// URL",
+    );
+    let zero = with(&[&PROMETHEUS.replace("\"2s\"", "\"0s\"")]);
+    refused(&zero, "prometheus.timeout", "timeout =", "longer than 0");
+    let both = with(&[&PROMETHEUS.replace(
+        "timeout = \"2s\"",
+        "token_file = \"t\"\ntoken_env = \"PROM_TOKEN\"",
+    )]);
+    refused(&both, "prometheus.token_env", "token_env", "not both");
+    let missing = with(&[&PROMETHEUS.replace("url = \"http://127.0.0.1:9090\"\n", "")]);
+    let errors = errors_of(&missing, Format::Toml);
+    assert_eq!(errors[0].field, "prometheus.url", "{errors:?}");
+}
+
+#[test]
+fn gate_options_that_need_unit_data_are_refused_on_a_prometheus_metric() {
+    let text = with(&[PROMETHEUS])
+        + &ROLLOUT.replace(
+            "{ metric = \"conversion\", compare = \"control\", margin = -0.02 },",
+            "{ metric = \"p99\", max = 0.3, quantile = 0.99 },\n  { metric = \"p99\", compare = \"control\", alpha = 0.01 },",
+        );
+    let errors = errors_of(&text, Format::Toml);
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "rollouts[0].gates[0].quantile",
+            "rollouts[0].gates[1].alpha"
+        ],
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].message.contains("histogram_quantile"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].message.contains("without a statistical test"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn placeholders_must_have_a_value_where_the_metric_is_used() {
+    let text = with(&[&PROMETHEUS.replace("{{model}}", "{{experiment}}")])
+        + &ROLLOUT.replace(
+            "{ metric = \"conversion\", compare = \"control\", margin = -0.02 },",
+            "{ metric = \"p99\", max = 0.3 },",
+        );
+    refused(
+        &text,
+        "rollouts[0].gates[0].metric",
+        "metric = \"p99\", max",
+        "uses {{experiment}}, which has no value in a rollout gate",
+    );
+    let text = with(&[&PROMETHEUS.replace("{{model}}", "{{stage}}")])
+        + &EXPERIMENT.replace(
+            "primary = \"conversion\"",
+            "primary = \"conversion\"\nsecondary = [\"p99\"]",
+        );
+    refused(
+        &text,
+        "experiments[0].secondary[0]",
+        "secondary =",
+        "uses {{stage}}, which has no value in an experiment",
+    );
+}
+
+#[test]
+fn a_prometheus_metric_cannot_decide_an_experiment() {
+    let text =
+        with(&[PROMETHEUS]) + &EXPERIMENT.replace("primary = \"conversion\"", "primary = \"p99\"");
+    refused(
+        &text,
+        "experiments[0].primary",
+        "primary = \"p99\"",
+        "cannot be the primary metric: the stopping rule decides with a statistical test",
+    );
+}
+
+#[test]
+fn a_prometheus_guardrail_needs_a_limit_and_limits_need_prometheus_guardrails() {
+    let text = with(&[PROMETHEUS])
+        + &EXPERIMENT.replace(
+            "primary = \"conversion\"",
+            "primary = \"conversion\"\nguardrails = [\"p99\"]",
+        );
+    refused(
+        &text,
+        "experiments[0].guardrails[0]",
+        "guardrails =",
+        "give it a limit",
+    );
+    let text = with(&[PROMETHEUS])
+        + &EXPERIMENT.replace(
+            "primary = \"conversion\"",
+            "primary = \"conversion\"\nguardrails = [\"p99\", \"latency\"]\nlimits = [{ metric = \"p99\", max = 1 }, { metric = \"latency\", max = 1 }, { metric = \"p99\", max = 1, quantile = 0.5 }]",
+        );
+    let errors = errors_of(&text, Format::Toml);
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "experiments[0].limits[1].metric",
+            "experiments[0].limits[2].quantile"
+        ],
+        "{errors:?}"
+    );
+    assert!(
+        errors[0]
+            .message
+            .contains("limits apply to prometheus metrics"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn prometheus_doc_examples_load() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/prometheus.md");
+    let doc = std::fs::read_to_string(path).expect("docs/prometheus.md exists");
+    let blocks: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap_or_default())
+        .collect();
+    assert!(blocks.len() >= 3, "{} toml blocks", blocks.len());
+    for b in blocks {
+        load_str(b, Format::Toml, "docs/prometheus.md").unwrap_or_else(|e| panic!("{e}\n{b}"));
+    }
+}

@@ -1310,3 +1310,96 @@ primary = "revenue""#;
     assert!(t.stats("v1", "revenue").pre_variance().unwrap() > 0.0);
     assert_eq!(t.stats("v2", "revenue").pre_variance(), Some(0.0));
 }
+
+#[test]
+fn prometheus_guardrail_limits_breach_hold_back_a_winner_and_show_values() {
+    use rampart_core::analysis::provider::{Reading, Readings};
+    use rampart_core::analysis::Outcome;
+    use rampart_core::experiment::{analyze_with_readings, experiment_queries};
+
+    let body = r#"variants = ["v1", "v2"]
+primary = "conversion"
+guardrails = ["p99"]
+limits = [{ metric = "p99", max = 0.3 }]
+
+[prometheus]
+url = "http://127.0.0.1:9090"
+
+[[metrics]]
+name = "p99"
+kind = "prometheus"
+query = 'p99{app="{{model}}",version="{{variant}}",x="{{experiment}}"}'
+goal = "decrease"
+"#;
+    let mut t = Traffic::new(config(body));
+    t.units("v1", 4_000, None, shop(0.10, 0.0));
+    t.units("v2", 4_000, None, shop(0.30, 0.0));
+    let q = |v: &str| format!("p99{{app=\"recs\",version=\"{v}\",x=\"bakeoff\"}}");
+    assert_eq!(
+        experiment_queries(t.experiment(), &t.config),
+        [q("v1"), q("v2")]
+    );
+    let with = |v1: Reading, v2: Reading| -> ExperimentReport {
+        let readings: Readings = [(q("v1"), v1), (q("v2"), v2)].into_iter().collect();
+        analyze_with_readings(t.experiment(), &t.config, &t.evidence(), &readings, t.ts)
+    };
+    let value = |v: f64| Reading::Value { value: v };
+
+    // Under the limit: the primary metric decides, and the values are in the report.
+    let ok = with(value(0.2), value(0.25));
+    assert_eq!(ok.limits.len(), 1);
+    assert_eq!(ok.limits[0].outcome, Outcome::Pass);
+    assert_eq!(ok.limits[0].numbers.estimate, Some(0.25));
+    assert_eq!(ok.provider_values[0].reads[1].query, q("v2"));
+    let row = ok
+        .comparison("p99", "v2")
+        .expect("a row for the PromQL metric");
+    assert_eq!(
+        (row.control_value, row.variant_value),
+        (Some(0.2), Some(0.25))
+    );
+    assert_eq!(row.direction, Some(Direction::Worse));
+    assert_eq!(row.p_value, None);
+    assert_eq!(
+        decide(&ok, t.experiment(), T0, t.ts),
+        Verdict::Winner {
+            variant: "v2".into()
+        }
+    );
+
+    // Over the limit: a guardrail breach of that variant.
+    let over = with(value(0.2), value(0.45));
+    assert_eq!(over.limits[0].outcome, Outcome::Fail);
+    assert_eq!(
+        decide(&over, t.experiment(), T0, t.ts),
+        Verdict::GuardrailBreach {
+            variant: "v2".into(),
+            metric: "p99".into()
+        }
+    );
+
+    // Unreadable: no winner past it.
+    for unread in [
+        Reading::NoValue {
+            reason: "no series".into(),
+        },
+        Reading::Error {
+            message: "timed out".into(),
+        },
+        value(f64::NAN),
+    ] {
+        let report = with(value(0.2), unread.clone());
+        assert_eq!(
+            report.limits[0].outcome,
+            Outcome::Inconclusive,
+            "{unread:?}"
+        );
+        match decide(&report, t.experiment(), T0, t.ts) {
+            Verdict::NotYet { reason } => assert!(
+                reason.contains("v2 would win, but the limit on guardrail p99 is inconclusive"),
+                "{reason}"
+            ),
+            other => panic!("{unread:?}: {other:?}"),
+        }
+    }
+}

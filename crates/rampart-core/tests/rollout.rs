@@ -398,3 +398,185 @@ fn promote_from_the_last_stage_completes() {
     assert_eq!(next.status, RolloutStatus::Completed);
     assert_eq!(logged(&actions), vec!["complete"]);
 }
+
+/// A rollout gated by a Prometheus metric (candidate at most 0.25, and at most 10% above the
+/// control), looked at with hand-made readings.
+mod prometheus_gates {
+    use rampart_core::analysis::provider::{Reading, Readings};
+    use rampart_core::analysis::{rollout_queries, Outcome};
+    use rampart_core::config::{load_str, Config, Format};
+    use rampart_core::rollout::look_with_readings;
+    use rampart_core::state::RolloutStatus;
+
+    use super::running;
+
+    fn config() -> Config {
+        load_str(
+            r#"
+[prometheus]
+url = "http://127.0.0.1:9090"
+
+[[models]]
+name = "m"
+variants = [{ name = "v1" }, { name = "v2" }]
+
+[[metrics]]
+name = "p99"
+kind = "prometheus"
+query = 'p99{model="{{model}}",variant="{{variant}}",stage="{{stage}}"}'
+goal = "decrease"
+
+[[rollouts]]
+name = "r"
+model = "m"
+baseline = "v1"
+candidate = "v2"
+stages = [{ traffic = 10 }, { traffic = 100 }]
+gates = [
+  { metric = "p99", max = 0.25 },
+  { metric = "p99", compare = "control", margin = -0.1 },
+]
+"#,
+            Format::Toml,
+            "t.toml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn q(variant: &str) -> String {
+        format!("p99{{model=\"m\",variant=\"{variant}\",stage=\"1\"}}")
+    }
+
+    fn readings(candidate: Reading, control: Reading) -> Readings {
+        [(q("v2"), candidate), (q("v1"), control)]
+            .into_iter()
+            .collect()
+    }
+
+    fn value(v: f64) -> Reading {
+        Reading::Value { value: v }
+    }
+
+    #[test]
+    fn the_look_asks_for_the_rendered_queries_of_the_current_stage() {
+        let c = config();
+        assert_eq!(rollout_queries(&c.rollouts[0], &c, 0), [q("v2"), q("v1")]);
+        assert!(rollout_queries(&c.rollouts[0], &c, 1)[0].contains("stage=\"2\""));
+    }
+
+    #[test]
+    fn good_values_pass_and_advance_with_the_values_in_the_log() {
+        let c = config();
+        let look = look_with_readings(
+            &c.rollouts[0],
+            &c,
+            &running(0, 10.0, 0),
+            None,
+            None,
+            &readings(value(0.2), value(0.19)),
+            1_000,
+        );
+        let outcomes: Vec<Outcome> = look.verdicts.iter().map(|v| v.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Pass, Outcome::Pass]);
+        assert_eq!(look.verdicts[0].numbers.estimate, Some(0.2));
+        assert_eq!(look.verdicts[0].reads[0].query, q("v2"));
+        assert_eq!(look.next.stage, 1, "the stage passed");
+        let evidence = &look.assessment.evidence["verdicts"][0];
+        assert_eq!(evidence["reads"][0]["reading"]["value"], 0.2);
+        assert_eq!(evidence["reads"][0]["query"], q("v2"));
+    }
+
+    #[test]
+    fn a_bad_value_rolls_back_at_once() {
+        let c = config();
+        let look = look_with_readings(
+            &c.rollouts[0],
+            &c,
+            &running(0, 10.0, 0),
+            None,
+            None,
+            &readings(value(0.4), value(0.2)),
+            1_000,
+        );
+        assert_eq!(look.verdicts[0].outcome, Outcome::Fail);
+        assert_eq!(look.verdicts[1].outcome, Outcome::Fail);
+        assert_eq!(look.next.status, RolloutStatus::RolledBack);
+        assert!(
+            look.next
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("candidate 0.4, at most 0.25 allowed"),
+            "{:?}",
+            look.next.reason
+        );
+    }
+
+    #[test]
+    fn failed_queries_are_provider_errors_and_empty_ones_only_hold() {
+        let c = config();
+        let down = Reading::Error {
+            message: "cannot reach Prometheus".into(),
+        };
+        let look = look_with_readings(
+            &c.rollouts[0],
+            &c,
+            &running(0, 10.0, 0),
+            None,
+            None,
+            &readings(down.clone(), down),
+            1_000,
+        );
+        assert!(look
+            .verdicts
+            .iter()
+            .all(|v| v.outcome == Outcome::Inconclusive));
+        assert_eq!(
+            look.assessment.provider_error.as_deref(),
+            Some("p99 (candidate v2): cannot reach Prometheus")
+        );
+        assert_eq!(look.next.consecutive_errors, 1);
+        assert_eq!(look.next.status, RolloutStatus::Running);
+
+        let empty = Reading::NoValue {
+            reason: "no series".into(),
+        };
+        let look = look_with_readings(
+            &c.rollouts[0],
+            &c,
+            &running(0, 10.0, 0),
+            None,
+            None,
+            &readings(empty, value(f64::NAN)),
+            1_000,
+        );
+        assert!(look
+            .verdicts
+            .iter()
+            .all(|v| v.outcome == Outcome::Inconclusive));
+        assert_eq!(look.assessment.provider_error, None);
+        assert_eq!(look.next.stage, 0, "an inconclusive gate never passes");
+        assert_eq!(look.next.consecutive_errors, 0);
+    }
+
+    #[test]
+    fn harm_acts_even_while_another_query_fails() {
+        let c = config();
+        let look = look_with_readings(
+            &c.rollouts[0],
+            &c,
+            &running(0, 10.0, 0),
+            None,
+            None,
+            &readings(
+                value(0.9),
+                Reading::Error {
+                    message: "timeout".into(),
+                },
+            ),
+            1_000,
+        );
+        assert!(look.assessment.provider_error.is_some());
+        assert_eq!(look.next.status, RolloutStatus::RolledBack);
+    }
+}

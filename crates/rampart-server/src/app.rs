@@ -117,6 +117,13 @@ impl Shared {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", errs.to_string()).with_details(json!(details))
         })?;
         crate::experiments::check_preregistrations(&self.live.load(), &config)?;
+        if let Some(p) = &config.prometheus {
+            crate::prometheus::Prometheus::new(p, path.parent(), |v| std::env::var(v).ok())
+                .map_err(|e| {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", e)
+                        .with_field("prometheus")
+                })?;
+        }
         let tokens = load_tokens(&config.auth, path.parent(), |v| std::env::var(v).ok()).map_err(
             |errs| {
                 let text: Vec<String> = errs.iter().map(ToString::to_string).collect();

@@ -3,14 +3,18 @@
 //! stored state, then the traffic (a new assigner swapped in), then notifications. Commands from
 //! the API go through the same path. After every rollout step, the experiments that rollout stages
 //! name are started or stopped to match the stages the rollouts are in.
+//!
+//! Before a tick takes the control lock, it runs the Prometheus queries of the `prometheus` gates
+//! and experiment metrics ([`read_providers`]), so a slow provider never holds the lock.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use rampart_core::analysis::provider::{Reading, Readings};
 use rampart_core::analysis::GateVerdict;
 use rampart_core::config::Rollout;
 use rampart_core::rollout::{
-    describe, look_with_experiment, step, Action, Input, Look, Notification,
+    describe, look_with_readings, step, Action, Input, Look, Notification,
 };
 use rampart_core::stage;
 use rampart_core::state::RolloutState;
@@ -29,13 +33,92 @@ pub struct LastLook {
     pub verdicts: Vec<GateVerdict>,
     pub candidate_units: u64,
     pub control_units: u64,
+    /// A metric provider's failure at this look, counted toward the consecutive-error limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_error: Option<String>,
 }
 
 /// Last looks by rollout name.
 pub type Looks = std::sync::Mutex<HashMap<String, LastLook>>;
 
-/// One look at every active rollout.
+/// One look at every active rollout, after reading their provider metrics.
 pub async fn tick(shared: &Shared) -> Result<(), ApiError> {
+    let readings = read_providers(shared).await;
+    tick_with(shared, &readings).await
+}
+
+/// Runs the provider queries that the active rollouts and running experiments read at this look,
+/// without the control lock. A rollout or experiment that changes meanwhile renders other queries
+/// at its look, finds no reading for them and is inconclusive until the next tick.
+pub async fn read_providers(shared: &Shared) -> Readings {
+    let live = shared.live.load_full();
+    let mut queries: Vec<String> = Vec::new();
+    for rollout in &live.config.rollouts {
+        let Some(state) = live.state.rollouts.get(&rollout.name) else {
+            continue;
+        };
+        if matches!(
+            state.status,
+            rampart_core::state::RolloutStatus::Running
+                | rampart_core::state::RolloutStatus::AwaitingApproval
+        ) {
+            let effective = crate::experiments::effective_rollout(rollout, state);
+            queries.extend(rampart_core::analysis::rollout_queries(
+                &effective,
+                &live.config,
+                state.stage,
+            ));
+        }
+    }
+    for experiment in &live.config.experiments {
+        let running = live
+            .state
+            .experiments
+            .get(&experiment.name)
+            .is_some_and(|s| s.status == rampart_core::state::ExperimentStatus::Running);
+        if running {
+            queries.extend(rampart_core::experiment::experiment_queries(
+                experiment,
+                &live.config,
+            ));
+        }
+    }
+    queries.sort();
+    queries.dedup();
+    let Some(config) = live
+        .config
+        .prometheus
+        .as_ref()
+        .filter(|_| !queries.is_empty())
+    else {
+        return Readings::new();
+    };
+    let dir = shared
+        .config_path
+        .as_deref()
+        .and_then(std::path::Path::parent);
+    let readings = match crate::prometheus::Prometheus::new(config, dir, |v| std::env::var(v).ok())
+    {
+        Ok(client) => crate::prometheus::read_all(std::sync::Arc::new(client), queries).await,
+        Err(message) => queries
+            .into_iter()
+            .map(|q| {
+                let message = message.clone();
+                (q, Reading::Error { message })
+            })
+            .collect(),
+    };
+    for (query, reading) in &readings {
+        shared.telemetry.count_provider_reading(reading);
+        if let Reading::Error { message } = reading {
+            tracing::warn!(provider = "prometheus", query = %query, error = %message, "provider query failed");
+        }
+    }
+    readings
+}
+
+/// One look at every active rollout with the provider readings of this tick.
+pub async fn tick_with(shared: &Shared, readings: &Readings) -> Result<(), ApiError> {
     let _guard = shared.control_lock.lock().await;
     let now = now_ms();
     // A rollout that started at load time may already be in a stage that runs an experiment.
@@ -66,12 +149,13 @@ pub async fn tick(shared: &Shared) -> Result<(), ApiError> {
             actions,
             verdicts,
             assessment,
-        } = look_with_experiment(
+        } = look_with_readings(
             &crate::experiments::effective_rollout(rollout, state),
             &live.config,
             state,
             evidence.as_ref(),
             in_stage.as_ref(),
+            readings,
             now,
         );
         shared
@@ -85,6 +169,7 @@ pub async fn tick(shared: &Shared) -> Result<(), ApiError> {
                     verdicts,
                     candidate_units: assessment.candidate_units,
                     control_units: assessment.control_units,
+                    provider_error: assessment.provider_error.clone(),
                 },
             );
         if &next != state || !actions.is_empty() {
@@ -249,10 +334,11 @@ pub fn spawn(shared: std::sync::Weak<Shared>, every: Duration) {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            if let Err(e) = tick(&shared).await {
+            let readings = read_providers(&shared).await;
+            if let Err(e) = tick_with(&shared, &readings).await {
                 tracing::error!(error = %e.message, "controller tick failed");
             }
-            if let Err(e) = crate::experiments::tick(&shared).await {
+            if let Err(e) = crate::experiments::tick_with(&shared, &readings).await {
                 tracing::error!(error = %e.message, "experiment tick failed");
             }
         }

@@ -13,10 +13,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rampart_core::analysis::provider::Readings;
 use rampart_core::config::{Config, Experiment, Rollout};
 use rampart_core::experiment::{
-    analyze, check_preregistration, look, step, Action, Command, ExperimentReport, Input, Look,
-    Verdict,
+    analyze, check_preregistration, look, look_with_readings, step, Action, Command,
+    ExperimentReport, Input, Look, Verdict,
 };
 use rampart_core::state::{ExperimentState, ExperimentStatus, RolloutState};
 use rampart_core::{Decision, EntityKind, Millis};
@@ -39,8 +40,8 @@ pub struct LastReport {
 /// Last reports by experiment name.
 pub type Reports = Mutex<HashMap<String, LastReport>>;
 
-/// One look at every running experiment.
-pub async fn tick(shared: &Shared) -> Result<(), ApiError> {
+/// One look at every running experiment with the provider readings of this tick.
+pub async fn tick_with(shared: &Shared, readings: &Readings) -> Result<(), ApiError> {
     let _guard = shared.control_lock.lock().await;
     let now = now_ms();
     let live = shared.live.load_full();
@@ -61,7 +62,14 @@ pub async fn tick(shared: &Shared) -> Result<(), ApiError> {
             actions,
             report,
             verdict,
-        } = look(experiment, &live.config, state, evidence.as_ref(), now);
+        } = look_with_readings(
+            experiment,
+            &live.config,
+            state,
+            evidence.as_ref(),
+            readings,
+            now,
+        );
         if let Some(report) = report {
             shared
                 .experiment_reports

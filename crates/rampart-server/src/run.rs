@@ -43,6 +43,9 @@ pub enum ServeError {
     /// Auth is off and the address is reachable from other machines.
     #[error("refusing to listen on {addr} without access control: add bearer tokens in the [auth] section of the config (tokens, token_file or token_env), or listen on a loopback address such as 127.0.0.1:8080")]
     Unprotected { addr: String },
+    /// The `[prometheus]` bearer token cannot be read.
+    #[error("invalid [prometheus] section: {0}")]
+    Prometheus(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -105,6 +108,10 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         std::env::var(v).ok()
     })
     .map_err(ServeError::Auth)?;
+    if let Some(p) = &config.prometheus {
+        crate::prometheus::Prometheus::new(p, opts.config_path.parent(), |v| std::env::var(v).ok())
+            .map_err(ServeError::Prometheus)?;
+    }
     // Checked before the store is opened: a refused start leaves nothing behind.
     if !tokens.is_on() && !is_loopback(&listen) {
         return Err(ServeError::Unprotected { addr: listen });

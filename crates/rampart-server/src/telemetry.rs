@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use rampart_core::analysis::provider::Reading;
 use rampart_core::analysis::Outcome;
 use rampart_core::state::{RolloutState, RolloutStatus};
 use rampart_core::{Config, Decision, EntityKind, Millis, Reason, Record};
@@ -116,7 +117,13 @@ pub struct Telemetry {
     decisions: Mutex<BTreeMap<(&'static str, String), u64>>,
     /// Milliseconds from the arrival of the oldest record of the last committed round to its commit.
     ingest_lag_ms: AtomicU64,
+    /// Prometheus queries by result: a value, no value (no or several series, not a number),
+    /// an error (unreachable, timeout, HTTP or query error).
+    provider_queries: [AtomicU64; 3],
 }
+
+/// The results of a provider query, each a series of `rampart_provider_queries_total`.
+const PROVIDER_RESULTS: [&str; 3] = ["value", "no_value", "error"];
 
 impl Telemetry {
     /// Adds cells for every model and variant of `config`; call before the config is served.
@@ -194,6 +201,16 @@ impl Telemetry {
                 _ => {}
             }
         }
+    }
+
+    /// Counts one provider query by what came back.
+    pub fn count_provider_reading(&self, reading: &Reading) {
+        let slot = match reading {
+            Reading::Value { .. } => 0,
+            Reading::NoValue { .. } => 1,
+            Reading::Error { .. } => 2,
+        };
+        self.provider_queries[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts decisions written to the decision log.
@@ -341,6 +358,33 @@ impl Telemetry {
             header(&mut out, name, help, "counter");
             sample(&mut out, name, &[], v.load(Ordering::Relaxed));
         }
+
+        header(
+            &mut out,
+            "rampart_provider_queries_total",
+            "Queries of metrics providers, by provider and result (value, no_value, error).",
+            "counter",
+        );
+        for (result, cell) in PROVIDER_RESULTS.iter().zip(&self.provider_queries) {
+            sample(
+                &mut out,
+                "rampart_provider_queries_total",
+                &[("provider", "prometheus"), ("result", result)],
+                cell.load(Ordering::Relaxed),
+            );
+        }
+        header(
+            &mut out,
+            "rampart_provider_errors_total",
+            "Provider queries that failed (unreachable, timeout, HTTP or query error), by provider.",
+            "counter",
+        );
+        sample(
+            &mut out,
+            "rampart_provider_errors_total",
+            &[("provider", "prometheus")],
+            self.provider_queries[2].load(Ordering::Relaxed),
+        );
 
         header(
             &mut out,
@@ -522,6 +566,26 @@ mod tests {
         assert!(text.contains(
             "rampart_assignments_total{model=\"n\",variant=\"w\",reason=\"default\"} 0\n"
         ));
+    }
+
+    #[test]
+    fn provider_queries_count_by_result_and_errors_apart() {
+        let t = Telemetry::default();
+        t.count_provider_reading(&Reading::Value { value: 1.0 });
+        t.count_provider_reading(&Reading::Error {
+            message: "down".into(),
+        });
+        t.count_provider_reading(&Reading::Error {
+            message: "down".into(),
+        });
+        let text = t.render(&Gauges::default());
+        assert!(text.contains(
+            "rampart_provider_queries_total{provider=\"prometheus\",result=\"value\"} 1\n"
+        ));
+        assert!(text.contains(
+            "rampart_provider_queries_total{provider=\"prometheus\",result=\"no_value\"} 0\n"
+        ));
+        assert!(text.contains("rampart_provider_errors_total{provider=\"prometheus\"} 2\n"));
     }
 
     #[test]

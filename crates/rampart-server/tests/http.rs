@@ -31,6 +31,8 @@ mod ofrep;
 mod openapi;
 #[path = "http/ops.rs"]
 mod ops;
+#[path = "http/prometheus.rs"]
+mod prometheus;
 #[path = "http/rollouts.rs"]
 mod rollouts;
 #[path = "http/schema.rs"]

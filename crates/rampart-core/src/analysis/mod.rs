@@ -10,9 +10,13 @@
 //!   metric's goal, against the non-inferiority margin;
 //! - segments: the same checks within every segment value, Benjamini–Hochberg across segments.
 //!
+//! A gate on a `prometheus` metric reads one number per variant from the readings of the look
+//! instead (see [`provider`]): a plain comparison, no statistical test.
+//!
 //! `assess_gates` is pure and keeps no state between looks. `docs/gates.md` has the formulas.
 
 pub(crate) mod check;
+pub mod provider;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +26,7 @@ use serde::Serialize;
 use crate::config::{Config, Control, Gate, Goal, Metric, Rollout};
 use crate::evidence::{EntityEvidence, VariantEvidence};
 use check::{Missing, Quantity, Side, Tested};
+use provider::{Context, Readings};
 
 pub use check::{HORIZON_UNITS, MIN_RELATIVE_EFFECT};
 
@@ -94,6 +99,16 @@ pub struct GateVerdict {
     /// One line a person understands: what was tested, the numbers, why.
     pub message: String,
     pub numbers: GateNumbers,
+    /// For a `prometheus` metric: the queries as sent and what came back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<provider::ProviderRead>,
+}
+
+impl GateVerdict {
+    /// The provider's failure behind this verdict, if a query of it failed.
+    pub fn provider_error(&self) -> Option<String> {
+        provider::provider_error(&self.metric, &self.reads)
+    }
 }
 
 /// Assesses every gate of `rollout` on `evidence` (the rollout's entity evidence).
@@ -106,14 +121,104 @@ pub fn assess_gates(
     config: &Config,
     evidence: &EntityEvidence,
 ) -> Vec<GateVerdict> {
+    assess_gates_with(rollout, config, Some(evidence), &Readings::new(), 0)
+}
+
+/// The rendering context of a rollout's queries for `variant`; `stage` is 0-based.
+fn rollout_context<'a>(rollout: &'a Rollout, stage: usize, variant: &'a str) -> Context<'a> {
+    Context {
+        used_in: "a rollout gate",
+        model: &rollout.model,
+        variant,
+        baseline: Some(&rollout.baseline),
+        candidate: Some(&rollout.candidate),
+        rollout: Some(&rollout.name),
+        stage: Some(stage + 1),
+        experiment: None,
+    }
+}
+
+/// The queries the `prometheus` gates of `rollout` read at a look in `stage` (0-based), without
+/// repeats: the candidate's, and the control's for comparisons.
+pub fn rollout_queries(rollout: &Rollout, config: &Config, stage: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for gate in &rollout.gates {
+        let Some(metric) = config.metric(&gate.metric).filter(|m| m.is_prometheus()) else {
+            continue;
+        };
+        let template = metric.query.as_deref().unwrap_or_default();
+        let mut variants = vec![rollout.candidate.as_str()];
+        if gate.compare.is_some() && rollout.control != Control::None {
+            variants.push(&rollout.baseline);
+        }
+        for v in variants {
+            if let Ok(q) = provider::render(template, &rollout_context(rollout, stage, v)) {
+                if !out.contains(&q) {
+                    out.push(q);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// [`assess_gates`] with the readings of the look's provider queries (see [`rollout_queries`])
+/// and the current stage (0-based, for `{{stage}}`). Gates on event metrics need `evidence`: without
+/// it they give no verdict; gates on `prometheus` metrics always give one.
+pub fn assess_gates_with(
+    rollout: &Rollout,
+    config: &Config,
+    evidence: Option<&EntityEvidence>,
+    readings: &Readings,
+    stage: usize,
+) -> Vec<GateVerdict> {
+    let mut out = Vec::new();
+    for (index, gate) in rollout.gates.iter().enumerate() {
+        let alpha = gate.alpha.unwrap_or(DEFAULT_ALPHA);
+        match config.metric(&gate.metric) {
+            Some(metric) if metric.is_prometheus() => {
+                let arms = provider::Arms {
+                    candidate: rollout_context(rollout, stage, &rollout.candidate),
+                    control: (rollout.control != Control::None).then_some(&rollout.baseline),
+                };
+                let a = provider::assess(metric, gate, &arms, readings, alpha);
+                out.push(GateVerdict {
+                    gate: index,
+                    metric: gate.metric.clone(),
+                    outcome: a.outcome,
+                    harm: a.outcome == Outcome::Fail,
+                    segment: None,
+                    message: a.message,
+                    numbers: a.numbers,
+                    reads: a.reads,
+                });
+            }
+            _ => {
+                if let Some(evidence) = evidence {
+                    assess_event_gate(rollout, config, evidence, index, gate, &mut out);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The verdict on one gate on an event metric, then its failing segment verdicts.
+fn assess_event_gate(
+    rollout: &Rollout,
+    config: &Config,
+    evidence: &EntityEvidence,
+    index: usize,
+    gate: &Gate,
+    out: &mut Vec<GateVerdict>,
+) {
     let mut attributes: Vec<&str> = config.segments.iter().map(String::as_str).collect();
     for s in &rollout.segments {
         if !attributes.contains(&s.as_str()) {
             attributes.push(s);
         }
     }
-    let mut out = Vec::new();
-    for (index, gate) in rollout.gates.iter().enumerate() {
+    {
         let alpha = gate.alpha.unwrap_or(DEFAULT_ALPHA);
         let metric = config.metric(&gate.metric);
         let overall = assess_gate(rollout, metric, gate, &evidence.variants, alpha);
@@ -125,8 +230,9 @@ pub fn assess_gates(
             segment: None,
             message: overall.message,
             numbers: overall.numbers,
+            reads: Vec::new(),
         });
-        let Some(metric) = metric else { continue };
+        let Some(metric) = metric else { return };
         let tested: Vec<_> = evidence
             .segments
             .iter()
@@ -138,7 +244,7 @@ pub fn assess_gates(
             })
             .collect();
         if tested.is_empty() {
-            continue;
+            return;
         }
         // A segment that cannot be tested counts as p = 1: it stays in the family, so the family
         // does not shrink with the data.
@@ -147,7 +253,7 @@ pub fn assess_gates(
             .map(|(_, a)| a.numbers.p_value.unwrap_or(1.0))
             .collect();
         let Ok(adjusted) = adjust_p_values(&p, Correction::BenjaminiHochberg) else {
-            continue;
+            return;
         };
         let family = tested.len();
         for ((segment, assessed), adj) in tested.into_iter().zip(adjusted) {
@@ -172,10 +278,10 @@ pub fn assess_gates(
                 segment: Some((segment.attribute.clone(), segment.value.clone())),
                 message,
                 numbers,
+                reads: Vec::new(),
             });
         }
     }
-    out
 }
 
 /// Whether a segment has units in every arm the gate reads.
@@ -203,7 +309,7 @@ struct CheckResult {
     tested: Result<Tested, Missing>,
 }
 
-fn empty_numbers(alpha: f64) -> GateNumbers {
+pub(crate) fn empty_numbers(alpha: f64) -> GateNumbers {
     GateNumbers {
         measure: None,
         estimate: None,

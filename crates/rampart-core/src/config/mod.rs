@@ -44,6 +44,30 @@ pub struct Config {
     /// Where rollout notifications go.
     #[serde(default)]
     pub webhooks: Vec<Webhook>,
+    /// The Prometheus server that `prometheus` metrics are read from.
+    #[serde(default)]
+    pub prometheus: Option<PrometheusConfig>,
+}
+
+/// The `[prometheus]` section: where `prometheus` metrics are queried, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Base URL of the Prometheus HTTP API, e.g. `http://127.0.0.1:9090`.
+    pub url: String,
+    /// How long one instant query may take before it counts as a provider error.
+    #[serde(default = "default_prometheus_timeout")]
+    pub timeout: Duration,
+    /// A file holding the bearer token sent to Prometheus; relative to the config file.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// An environment variable holding the bearer token sent to Prometheus.
+    #[serde(default)]
+    pub token_env: Option<String>,
+}
+
+fn default_prometheus_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// A receiver of rollout notifications (stage changes, approvals needed, pauses, rollbacks,
@@ -174,6 +198,9 @@ pub enum MetricKind {
     Ratio,
     /// Event values in milliseconds; quantiles from a histogram.
     Latency,
+    /// A PromQL instant query read from the `[prometheus]` server: one number per variant, no
+    /// outcome events.
+    Prometheus,
 }
 
 /// How outcome events become one number per unit and per variant.
@@ -196,6 +223,10 @@ pub struct Metric {
     /// Which direction is better; see [`Metric::goal`] for the default.
     #[serde(default)]
     pub goal: Option<Goal>,
+    /// The PromQL query of a `prometheus` metric, with `{{placeholders}}` (see
+    /// [`crate::analysis::provider`]).
+    #[serde(default)]
+    pub query: Option<String>,
 }
 
 /// Which direction of a metric is good, for comparisons with the control.
@@ -209,6 +240,11 @@ pub enum Goal {
 }
 
 impl Metric {
+    /// Whether the metric is read from Prometheus rather than folded from outcome events.
+    pub fn is_prometheus(&self) -> bool {
+        self.kind == MetricKind::Prometheus
+    }
+
     /// The configured goal, else `Decrease` for latency metrics and `Increase` for the others.
     pub fn goal(&self) -> Goal {
         self.goal.unwrap_or(match self.kind {
@@ -473,6 +509,10 @@ pub struct Experiment {
     pub autostart: bool,
     #[serde(default)]
     pub on_winner: Option<OnWinner>,
+    /// Limits on `prometheus` guardrail metrics, checked on every variant: the keys of a rollout
+    /// gate (`max`, `min`, `compare = "control"` with `margin`).
+    #[serde(default)]
+    pub limits: Vec<Gate>,
     #[serde(default)]
     pub segments: Vec<String>,
     #[serde(default)]

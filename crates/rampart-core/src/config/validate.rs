@@ -10,6 +10,7 @@ use super::{
     Compare, Config, Control, Design, Duration, Experiment, Gate, MetricKind, Model, Rollout,
     StoppingRule,
 };
+use crate::analysis::provider::{placeholders, EXPERIMENT_PLACEHOLDERS, ROLLOUT_PLACEHOLDERS};
 
 /// One broken rule: the field path it is about and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +62,7 @@ pub(crate) fn validate(config: &Config) -> Vec<Problem> {
     v.rollouts();
     v.experiments();
     v.webhooks();
+    v.prometheus();
     v.problems
 }
 
@@ -103,6 +105,7 @@ fn kind_name(kind: MetricKind) -> &'static str {
         MetricKind::Sum => "sum",
         MetricKind::Ratio => "ratio",
         MetricKind::Latency => "latency",
+        MetricKind::Prometheus => "prometheus",
     }
 }
 
@@ -449,6 +452,8 @@ impl<'a> Validator<'a> {
                         );
                     }
                 }
+            } else if m.kind == MetricKind::Prometheus {
+                self.prometheus_metric(&at, m);
             } else {
                 if m.event.is_none() {
                     self.push(
@@ -473,6 +478,12 @@ impl<'a> Validator<'a> {
                 if value.as_deref() == Some("") {
                     self.push(format!("{at}.{key}"), "an event type must not be empty");
                 }
+            }
+            if m.query.is_some() && m.kind != MetricKind::Prometheus {
+                self.push(
+                    format!("{at}.query"),
+                    format!("only prometheus metrics take a query; a {kind} metric is folded from outcome events"),
+                );
             }
             if m.window == Some(Duration::from_millis(0)) {
                 self.push(
@@ -538,7 +549,14 @@ impl<'a> Validator<'a> {
             }
             self.stages(&at, r);
             for (g, gate) in r.gates.iter().enumerate() {
-                self.gate(&format!("{at}.gates[{g}]"), gate, r.control);
+                let gat = format!("{at}.gates[{g}]");
+                self.gate(&gat, gate, r.control);
+                self.provider_context(
+                    &format!("{gat}.metric"),
+                    &gate.metric,
+                    ROLLOUT_PLACEHOLDERS,
+                    "a rollout gate",
+                );
             }
             if r.autostart {
                 match active.get(r.model.as_str()) {
@@ -639,8 +657,12 @@ impl<'a> Validator<'a> {
 
     fn gate(&mut self, at: &str, gate: &Gate, control: Control) {
         let kind = self.metric_ref(&format!("{at}.metric"), &gate.metric);
+        if kind == Some(MetricKind::Prometheus) {
+            self.prometheus_gate(at, gate);
+        }
         if let Some(q) = gate.quantile {
             match kind {
+                Some(MetricKind::Prometheus) => {}
                 Some(k) if k != MetricKind::Latency => self.push(
                     format!("{at}.quantile"),
                     format!(
@@ -679,7 +701,145 @@ impl<'a> Validator<'a> {
             );
         }
         if let Some(a) = gate.alpha {
-            self.probability(&format!("{at}.alpha"), a, "0.05");
+            if kind != Some(MetricKind::Prometheus) {
+                self.probability(&format!("{at}.alpha"), a, "0.05");
+            }
+        }
+    }
+
+    fn prometheus(&mut self) {
+        let Some(p) = &self.config.prometheus else {
+            return;
+        };
+        if !is_http_url(&p.url) {
+            self.push(
+                "prometheus.url",
+                format!(
+                    "expected the http:// or https:// URL of the Prometheus server, e.g. \"http://127.0.0.1:9090\", found {:?}",
+                    p.url
+                ),
+            );
+        }
+        if p.timeout == Duration::from_millis(0) {
+            self.push("prometheus.timeout", "must be longer than 0, e.g. \"5s\"");
+        }
+        if p.token_file
+            .as_ref()
+            .is_some_and(|f| f.as_os_str().is_empty())
+        {
+            self.push(
+                "prometheus.token_file",
+                "must not be empty; leave it out when Prometheus needs no token",
+            );
+        }
+        if let Some(var) = &p.token_env {
+            if var.is_empty() || var.contains('=') || var.contains('\0') {
+                self.push(
+                    "prometheus.token_env",
+                    format!("expected the name of an environment variable, found {var:?}"),
+                );
+            }
+        }
+        if p.token_file.is_some() && p.token_env.is_some() {
+            self.push(
+                "prometheus.token_env",
+                "give the bearer token in token_file or in token_env, not both",
+            );
+        }
+    }
+
+    /// The rules of a `prometheus` metric: a query with known placeholders, a goal, no event
+    /// keys, and a `[prometheus]` section to read it from.
+    fn prometheus_metric(&mut self, at: &str, m: &super::Metric) {
+        for (key, value) in [
+            ("event", &m.event),
+            ("numerator", &m.numerator),
+            ("denominator", &m.denominator),
+        ] {
+            if value.is_some() {
+                self.push(
+                    format!("{at}.{key}"),
+                    format!(
+                        "a prometheus metric reads its query, not outcome events; remove {key}"
+                    ),
+                );
+            }
+        }
+        if m.window.is_some() {
+            self.push(
+                format!("{at}.window"),
+                "window applies to outcome events; put the range in the query instead, e.g. rate(...[5m])",
+            );
+        }
+        match m.query.as_deref() {
+            None => self.push(
+                format!("{at}.query"),
+                "a prometheus metric needs a PromQL query, e.g. query = 'sum(rate(errors_total{version=\"{{variant}}\"}[2m]))'",
+            ),
+            Some(q) if q.trim().is_empty() => {
+                self.push(format!("{at}.query"), "the query must not be empty")
+            }
+            Some(q) => {
+                if let Err(e) = placeholders(q) {
+                    self.push(format!("{at}.query"), e.to_string());
+                }
+            }
+        }
+        if m.goal.is_none() {
+            self.push(
+                format!("{at}.goal"),
+                "a prometheus metric needs goal = \"increase\" or \"decrease\": which way is better cannot be told from a query",
+            );
+        }
+        if self.config.prometheus.is_none() {
+            self.push(
+                format!("{at}.kind"),
+                "a prometheus metric is read from the Prometheus server, but there is no [prometheus] section; add one with its url, e.g. [prometheus] url = \"http://127.0.0.1:9090\"",
+            );
+        }
+    }
+
+    /// Gate keys that need unit-level data have no meaning on a `prometheus` metric.
+    fn prometheus_gate(&mut self, at: &str, gate: &Gate) {
+        if gate.quantile.is_some() {
+            self.push(
+                format!("{at}.quantile"),
+                format!("{:?} is a prometheus metric: one number per variant, with no events to take a quantile of; compute the quantile in the query (histogram_quantile) and use max/min", gate.metric),
+            );
+        }
+        if gate.alpha.is_some() {
+            self.push(
+                format!("{at}.alpha"),
+                format!("{:?} is a prometheus metric: one number per variant with no per-unit variance, so its gate compares values without a statistical test and has no alpha; remove it", gate.metric),
+            );
+        }
+    }
+
+    /// A `prometheus` metric's placeholders must all have a value where it is used.
+    fn provider_context(&mut self, field: &str, metric: &str, allowed: &[&str], used_in: &str) {
+        let Some(q) = self
+            .config
+            .metric(metric)
+            .filter(|m| m.kind == MetricKind::Prometheus)
+            .and_then(|m| m.query.as_deref())
+        else {
+            return;
+        };
+        let Ok(names) = placeholders(q) else { return };
+        let mut reported: Vec<&str> = Vec::new();
+        for name in &names {
+            if !allowed.contains(&name.as_str()) && !reported.contains(&name.as_str()) {
+                reported.push(name);
+                let valid = allowed
+                    .iter()
+                    .map(|p| format!("{{{{{p}}}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.push(
+                    field,
+                    format!("the query of metric {metric:?} uses {{{{{name}}}}}, which has no value in {used_in}; valid here: {valid}"),
+                );
+            }
         }
     }
 
@@ -707,12 +867,51 @@ impl<'a> Validator<'a> {
                     self.push(format!("{at}.layer"), message);
                 }
             }
-            self.metric_ref(&format!("{at}.primary"), &e.primary);
+            if self.metric_ref(&format!("{at}.primary"), &e.primary) == Some(MetricKind::Prometheus)
+            {
+                self.push(
+                    format!("{at}.primary"),
+                    format!("{:?} is a prometheus metric and cannot be the primary metric: the stopping rule decides with a statistical test on per-unit data, and a query gives one number per variant with no variance; make it a secondary metric or a guardrail with a limit", e.primary),
+                );
+            }
             for (k, m) in e.secondary.iter().enumerate() {
-                self.metric_ref(&format!("{at}.secondary[{k}]"), m);
+                let field = format!("{at}.secondary[{k}]");
+                self.metric_ref(&field, m);
+                self.provider_context(&field, m, EXPERIMENT_PLACEHOLDERS, "an experiment");
             }
             for (k, m) in e.guardrails.iter().enumerate() {
-                self.metric_ref(&format!("{at}.guardrails[{k}]"), m);
+                let field = format!("{at}.guardrails[{k}]");
+                if self.metric_ref(&field, m) == Some(MetricKind::Prometheus)
+                    && !e.limits.iter().any(|l| l.metric == *m)
+                {
+                    self.push(
+                        field.clone(),
+                        format!("guardrail {m:?} is a prometheus metric, which has no statistical test against the control: give it a limit, e.g. limits = [{{ metric = {m:?}, max = 0.01 }}] or {{ metric = {m:?}, compare = \"control\", margin = -0.1 }}"),
+                    );
+                }
+                self.provider_context(&field, m, EXPERIMENT_PLACEHOLDERS, "an experiment");
+            }
+            for (k, limit) in e.limits.iter().enumerate() {
+                let lat = format!("{at}.limits[{k}]");
+                self.gate(&lat, limit, Control::Concurrent);
+                if !e.guardrails.contains(&limit.metric) {
+                    self.push(
+                        format!("{lat}.metric"),
+                        format!(
+                            "limits apply to the experiment's guardrails; add {:?} to guardrails",
+                            limit.metric
+                        ),
+                    );
+                }
+                if let Some(m) = config
+                    .metric(&limit.metric)
+                    .filter(|m| m.kind != MetricKind::Prometheus)
+                {
+                    self.push(
+                        format!("{lat}.metric"),
+                        format!("limits apply to prometheus metrics; {:?} is a {} metric, which the always-valid test against the control guards", m.name, kind_name(m.kind)),
+                    );
+                }
             }
             self.stopping(&at, e);
             if let Some(w) = &e.on_winner {

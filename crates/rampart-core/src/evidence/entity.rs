@@ -642,6 +642,8 @@ impl EntityState {
             (x.is_finite() && x.abs() <= MAX_ABS_VALUE).then_some(x)
         };
         match slot.kind {
+            // Read from Prometheus: never declared in evidence, so no event reaches one.
+            MetricKind::Prometheus => Change::Skipped,
             MetricKind::Latency => match value {
                 Some(x) if histogram::check_value(x).is_ok() => Change::Latency(x),
                 _ => Change::Skipped,

@@ -151,10 +151,12 @@ struct Declared {
 }
 
 fn declared(config: &Config) -> Vec<Declared> {
+    // Metrics read from Prometheus fold no events, so they keep no evidence.
     let metrics = |names: Vec<&str>| {
         names
             .into_iter()
             .filter_map(|n| config.metric(n))
+            .filter(|m| !m.is_prometheus())
             .map(folded)
             .collect()
     };
@@ -214,7 +216,12 @@ fn declared(config: &Config) -> Vec<Declared> {
             def: EntityDef {
                 kind: EntityKind::Holdout,
                 models: h.models.clone(),
-                metrics: config.metrics.iter().map(folded).collect(),
+                metrics: config
+                    .metrics
+                    .iter()
+                    .filter(|m| !m.is_prometheus())
+                    .map(folded)
+                    .collect(),
                 segments: config.segments.clone(),
                 interleaving: None,
             },

@@ -138,6 +138,8 @@ fn statistic_of(kind: MetricKind) -> &'static str {
         MetricKind::Ratio => "ratio",
         MetricKind::Latency => "p95",
         MetricKind::Binary | MetricKind::Count | MetricKind::Sum => "mean",
+        // Read from Prometheus at each look; no evidence is kept, so no series either.
+        MetricKind::Prometheus => "none",
     }
 }
 
@@ -147,6 +149,7 @@ fn value_of(stats: &MetricStats) -> Option<f64> {
         MetricKind::Ratio => stats.ratio(),
         MetricKind::Latency => stats.quantile(LATENCY_QUANTILE),
         MetricKind::Binary | MetricKind::Count | MetricKind::Sum => stats.mean(),
+        MetricKind::Prometheus => None,
     }
 }
 

@@ -408,6 +408,7 @@ mod tests {
             denominator: None,
             window: None,
             goal: None,
+            query: None,
         };
         let mut one = MetricStats::new(MetricKind::Sum);
         one.n = 1;

@@ -11,10 +11,13 @@
 //!   variant with fixed-horizon adjusted p < alpha in the goal direction wins, else no difference.
 //! - Interleaving designs read the report's preferences instead (see `interleaving.rs`).
 //! - Both end at `max_duration`.
+//! - A `limits` entry on a `prometheus` guardrail that fails stops the experiment as a breach;
+//!   one that is inconclusive (no reading) holds back a winner.
 
 use serde::{Deserialize, Serialize};
 
 use super::report::{Direction, ExperimentReport, MetricComparison};
+use crate::analysis::Outcome;
 use crate::config::{Experiment, StoppingRule};
 use crate::record::Millis;
 
@@ -125,6 +128,36 @@ pub fn decide(
             metric: c.metric.clone(),
         };
     }
+    if let Some(l) = report.limits.iter().find(|l| l.outcome == Outcome::Fail) {
+        return Verdict::GuardrailBreach {
+            variant: l.variant.clone(),
+            metric: l.metric.clone(),
+        };
+    }
+    // A limit that cannot be read never passes, so no winner is declared past it.
+    let unread = report
+        .limits
+        .iter()
+        .find(|l| l.outcome == Outcome::Inconclusive);
+    match (decide_on_tests(report, experiment, out_of_time), unread) {
+        (Verdict::Winner { variant }, Some(l)) => Verdict::NotYet {
+            reason: format!(
+                "{variant} would win, but the limit on guardrail {} is inconclusive for {}: {}",
+                l.metric, l.variant, l.message
+            ),
+        },
+        (verdict, _) => verdict,
+    }
+}
+
+/// The stopping rule on the statistical tests of the report (interleaving, sequential or fixed).
+fn decide_on_tests(
+    report: &ExperimentReport,
+    experiment: &Experiment,
+    out_of_time: bool,
+) -> Verdict {
+    let stopping = &experiment.stopping;
+    let alpha = stopping.alpha;
 
     if let Some(interleaving) = &report.interleaving {
         let waiting = match super::interleaving::decide(interleaving, experiment) {

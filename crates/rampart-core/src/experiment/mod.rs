@@ -11,7 +11,8 @@
 //! - [`step`] moves the state machine (draft → running → stopped) on a command or a verdict and
 //!   returns the actions (decision log entries, a rollout to start for the winner);
 //! - [`check_preregistration`] lists what a reload would change of the plan fixed at start;
-//! - [`look`] is one look of the controller: analyze, decide, step;
+//! - [`look`] is one look of the controller: analyze, decide, step; [`look_with_readings`] adds
+//!   the values of `prometheus` metrics read at the look, and their `limits`;
 //! - [`analyze_interleaving`] reads the per-unit preferences of an interleaving design
 //!   (`team-draft`, `balanced`, `probabilistic`, `team-draft-multileave`), which `analyze` and
 //!   `decide` use for those designs;
@@ -38,13 +39,15 @@ pub use interleaving::{
 pub use lifecycle::{describe, step, Action, Command, IllegalCommand, Input, BREACH_PREFIX};
 pub use preregistration::{check_preregistration, PreRegistration};
 pub use report::{
-    analyze, ArmSummary, ArmTarget, Direction, ExperimentReport, MetricComparison, Role,
-    SampleSizePlan, SegmentFlag, SegmentReport, SrmCheck, SRM_ALPHA,
+    analyze, analyze_with_readings, experiment_queries, ArmSummary, ArmTarget, Direction,
+    ExperimentReport, LimitVerdict, MetricComparison, ProviderValues, Role, SampleSizePlan,
+    SegmentFlag, SegmentReport, SrmCheck, SRM_ALPHA,
 };
 pub use switchback::{SwitchbackSummary, WindowCount, WindowObservation};
 
 use std::collections::BTreeMap;
 
+use crate::analysis::provider::Readings;
 use crate::config::{Config, Experiment};
 use crate::evidence::EntityEvidence;
 use crate::record::{EntityKind, Millis};
@@ -67,6 +70,18 @@ pub fn look(
     config: &Config,
     state: &ExperimentState,
     evidence: Option<&EntityEvidence>,
+    now: Millis,
+) -> Look {
+    look_with_readings(experiment, config, state, evidence, &Readings::new(), now)
+}
+
+/// [`look`], with the readings of the experiment's provider queries (see [`experiment_queries`]).
+pub fn look_with_readings(
+    experiment: &Experiment,
+    config: &Config,
+    state: &ExperimentState,
+    evidence: Option<&EntityEvidence>,
+    readings: &Readings,
     now: Millis,
 ) -> Look {
     if state.status != ExperimentStatus::Running {
@@ -94,7 +109,7 @@ pub fn look(
             &empty
         }
     };
-    let report = analyze(experiment, config, evidence, now);
+    let report = analyze_with_readings(experiment, config, evidence, readings, now);
     let verdict = decide(&report, experiment, state.started_at.unwrap_or(now), now);
     let input = lifecycle::Input::Tick {
         verdict: &verdict,

@@ -12,6 +12,8 @@ use serde::Serialize;
 use super::compare::{self, CupedLift, Lift, Missing};
 use super::interleaving::{analyze_interleaving, interleaving_method, InterleavingReport};
 use super::switchback::{self, SwitchbackSummary};
+use crate::analysis::provider::{self, Arms, Context, ProviderRead, Readings};
+use crate::analysis::{GateNumbers, Outcome, DEFAULT_ALPHA};
 use crate::config::{
     Config, Correction, Design, Experiment, Goal, Metric, MetricKind, StoppingRule,
 };
@@ -201,6 +203,36 @@ pub struct ExperimentReport {
     /// stopping rule reads instead of `metrics`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interleaving: Option<InterleavingReport>,
+    /// `prometheus` metrics: each variant's value at this look, with the query as sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub provider_values: Vec<ProviderValues>,
+    /// The experiment's `limits` on `prometheus` guardrails, one verdict per limit and variant.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<LimitVerdict>,
+}
+
+/// A `prometheus` metric of an experiment read for every variant at one look.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderValues {
+    pub metric: String,
+    pub role: Role,
+    pub goal: Option<Goal>,
+    /// One read per variant, in `experiment.variants` order.
+    pub reads: Vec<ProviderRead>,
+}
+
+/// One limit of an experiment on one non-control variant: a breach (`fail`) stops the experiment
+/// as a guardrail breach; an `inconclusive` one keeps a winner from being declared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LimitVerdict {
+    /// Index in `experiment.limits`.
+    pub limit: usize,
+    pub metric: String,
+    pub variant: String,
+    pub outcome: Outcome,
+    pub message: String,
+    pub numbers: GateNumbers,
+    pub reads: Vec<ProviderRead>,
 }
 
 impl ExperimentReport {
@@ -503,12 +535,160 @@ fn sample_size_plan(
     plan
 }
 
+/// The rendering context of an experiment's queries for `variant`.
+fn experiment_context<'a>(experiment: &'a Experiment, variant: &'a str) -> Context<'a> {
+    Context {
+        used_in: "an experiment",
+        model: &experiment.model,
+        variant,
+        baseline: experiment.variants.first().map(String::as_str),
+        candidate: None,
+        rollout: None,
+        stage: None,
+        experiment: Some(&experiment.name),
+    }
+}
+
+/// The `prometheus` metrics of `experiment`, in role order.
+fn provider_metrics<'a>(experiment: &'a Experiment, config: &'a Config) -> Vec<(&'a Metric, Role)> {
+    roles(experiment)
+        .into_iter()
+        .filter_map(|(name, role)| Some((config.metric(name)?, role)))
+        .filter(|(m, _)| m.is_prometheus())
+        .collect()
+}
+
+/// The queries the `prometheus` metrics of `experiment` read at a look: one per metric and
+/// variant, without repeats.
+pub fn experiment_queries(experiment: &Experiment, config: &Config) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (metric, _) in provider_metrics(experiment, config) {
+        let template = metric.query.as_deref().unwrap_or_default();
+        for v in &experiment.variants {
+            if let Ok(q) = provider::render(template, &experiment_context(experiment, v)) {
+                if !out.contains(&q) {
+                    out.push(q);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Values, comparisons and limit verdicts of the `prometheus` metrics of `experiment`.
+fn provider_part(
+    experiment: &Experiment,
+    config: &Config,
+    readings: &Readings,
+) -> (
+    Vec<ProviderValues>,
+    Vec<MetricComparison>,
+    Vec<LimitVerdict>,
+) {
+    let control = experiment.variants.first().map_or("", String::as_str);
+    let mut values = Vec::new();
+    let mut comparisons = Vec::new();
+    for (metric, role) in provider_metrics(experiment, config) {
+        let reads: Vec<ProviderRead> = experiment
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let arm = if i == 0 { "control" } else { "candidate" };
+                provider::read(metric, &experiment_context(experiment, v), arm, readings)
+            })
+            .collect();
+        for read in reads.iter().skip(1) {
+            let (c, t) = (reads[0].value(), read.value());
+            let direction = c.zip(t).map(|(c, t)| {
+                let signed = match metric.goal() {
+                    Goal::Increase => t - c,
+                    Goal::Decrease => c - t,
+                };
+                if signed > 0.0 {
+                    Direction::Better
+                } else if signed < 0.0 {
+                    Direction::Worse
+                } else {
+                    Direction::Same
+                }
+            });
+            comparisons.push(MetricComparison {
+                metric: metric.name.clone(),
+                role,
+                kind: Some(metric.kind),
+                goal: Some(metric.goal()),
+                variant: read.variant.clone(),
+                control_n: 0,
+                variant_n: 0,
+                control_value: c,
+                variant_value: t,
+                absolute_lift: None,
+                relative_lift: None,
+                always_valid_lift: None,
+                p_value: None,
+                always_valid_p_value: None,
+                adjusted_p_value: None,
+                adjusted_always_valid_p_value: None,
+                prob_beat_control: None,
+                cuped: None,
+                direction,
+                not_enough_data: Some(match (c, t) {
+                    (Some(_), Some(_)) => "a prometheus metric is one value per variant: compared as read, without a statistical test".to_string(),
+                    _ => "no value read from Prometheus at this look".to_string(),
+                }),
+            });
+        }
+        values.push(ProviderValues {
+            metric: metric.name.clone(),
+            role,
+            goal: Some(metric.goal()),
+            reads,
+        });
+    }
+    let mut limits = Vec::new();
+    for (index, limit) in experiment.limits.iter().enumerate() {
+        let Some(metric) = config.metric(&limit.metric).filter(|m| m.is_prometheus()) else {
+            continue;
+        };
+        for v in experiment.variants.iter().skip(1) {
+            let arms = Arms {
+                candidate: experiment_context(experiment, v),
+                control: Some(control),
+            };
+            let a = provider::assess(metric, limit, &arms, readings, DEFAULT_ALPHA);
+            limits.push(LimitVerdict {
+                limit: index,
+                metric: limit.metric.clone(),
+                variant: v.clone(),
+                outcome: a.outcome,
+                message: a.message,
+                numbers: a.numbers,
+                reads: a.reads,
+            });
+        }
+    }
+    (values, comparisons, limits)
+}
+
 /// Analyzes `experiment` on `evidence` (its entity evidence) at time `now`. The first variant in
 /// `experiment.variants` is the control. Pure: the same inputs give the same report.
+/// `prometheus` metrics read no value here: see [`analyze_with_readings`].
 pub fn analyze(
     experiment: &Experiment,
     config: &Config,
     evidence: &EntityEvidence,
+    now: Millis,
+) -> ExperimentReport {
+    analyze_with_readings(experiment, config, evidence, &Readings::new(), now)
+}
+
+/// [`analyze`], with the readings of the look's provider queries (see [`experiment_queries`]).
+pub fn analyze_with_readings(
+    experiment: &Experiment,
+    config: &Config,
+    evidence: &EntityEvidence,
+    readings: &Readings,
     now: Millis,
 ) -> ExperimentReport {
     let control = experiment.variants.first().cloned().unwrap_or_default();
@@ -558,7 +738,11 @@ pub fn analyze(
         Some(_) => window_metrics.iter().find(|m| m.name == name),
         None => config.metric(name),
     };
-    let roles = roles(experiment);
+    // Prometheus metrics have no evidence; they are compared from their readings below.
+    let roles: Vec<(&str, Role)> = roles(experiment)
+        .into_iter()
+        .filter(|(name, _)| !config.metric(name).is_some_and(Metric::is_prometheus))
+        .collect();
     let compare_all = |variants: &BTreeMap<String, VariantEvidence>| -> Vec<MetricComparison> {
         let mut out = Vec::new();
         for &(name, role) in &roles {
@@ -585,6 +769,10 @@ pub fn analyze(
 
     let mut metrics = compare_all(compared);
     adjust_both(&mut metrics.iter_mut().collect::<Vec<_>>(), method);
+    // Outside the family: without a p-value they would only make the correction stricter.
+    let (provider_values, provider_comparisons, limits) =
+        provider_part(experiment, config, readings);
+    metrics.extend(provider_comparisons);
 
     let sample_size = match (experiment.stopping.rule, experiment.stopping.mde) {
         (StoppingRule::Fixed, Some(mde)) => Some(sample_size_plan(
@@ -662,6 +850,8 @@ pub fn analyze(
         switchback: windowed.map(|(summary, _)| summary),
         interleaving: interleaving_method(experiment.design)
             .map(|_| analyze_interleaving(experiment, evidence.interleaving.as_ref())),
+        provider_values,
+        limits,
     }
 }
 

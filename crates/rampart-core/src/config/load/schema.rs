@@ -49,7 +49,8 @@ const fn opt(name: &'static str, shape: Shape) -> Field {
 }
 
 pub(super) const UNIT_KINDS: &[&str] = &["user", "session", "request"];
-pub(super) const METRIC_KINDS: &[&str] = &["binary", "count", "sum", "ratio", "latency"];
+pub(super) const METRIC_KINDS: &[&str] =
+    &["binary", "count", "sum", "ratio", "latency", "prometheus"];
 pub(super) const CONTROLS: &[&str] = &["concurrent", "none"];
 pub(super) const ON_FAIL: &[&str] = &["rollback", "pause"];
 pub(super) const ON_TIMEOUT: &[&str] = &["hold", "rollback", "advance"];
@@ -118,6 +119,7 @@ const METRIC: Shape = Shape::Table(&[
     opt("denominator", Shape::Str),
     opt("window", Shape::Duration),
     opt("goal", Shape::Enum(GOALS)),
+    opt("query", Shape::Str),
 ]);
 
 const HOLDOUT: Shape = Shape::Table(&[
@@ -190,6 +192,7 @@ const EXPERIMENT: Shape = Shape::Table(&[
     opt("correction", Shape::Enum(CORRECTIONS)),
     opt("autostart", Shape::Bool),
     opt("on_winner", Shape::Table(ON_WINNER)),
+    opt("limits", Shape::List(&GATE)),
     opt("segments", Shape::List(&Shape::Str)),
     opt("salt", Shape::Str),
     opt("renamed_from", Shape::Str),
@@ -206,7 +209,15 @@ pub(super) const CONFIG: Shape = Shape::Table(&[
     opt("segments", Shape::List(&Shape::Str)),
     opt("webhooks", Shape::List(&WEBHOOK)),
     opt("auth", Shape::Table(AUTH)),
+    opt("prometheus", Shape::Table(PROMETHEUS)),
 ]);
+
+const PROMETHEUS: &[Field] = &[
+    req("url", Shape::Str),
+    opt("timeout", Shape::Duration),
+    opt("token_file", Shape::Str),
+    opt("token_env", Shape::Str),
+];
 
 const WEBHOOK: Shape = Shape::Table(&[
     req("url", Shape::Str),
@@ -465,7 +476,7 @@ mod tests {
             "auth": { "tokens": [{ "token": "0123456789abcdef", "role": "read" }], "token_file": "t", "token_env": "T" },
             "models": [{ "name": "m", "unit": "user", "baseline": "a",
                 "variants": [{ "name": "a", "endpoint": "http://x", "force_units": ["u"] }] }],
-            "metrics": [{ "name": "x", "kind": "ratio", "event": "e", "numerator": "n", "denominator": "d", "window": "1d", "goal": "decrease" }],
+            "metrics": [{ "name": "x", "kind": "ratio", "event": "e", "numerator": "n", "denominator": "d", "window": "1d", "goal": "decrease", "query": "up" }],
             "holdouts": [{ "name": "h", "percent": 1, "models": ["m"], "salt": "s", "renamed_from": "g" }],
             "rollouts": [{ "name": "r", "model": "m", "baseline": "a", "candidate": "b", "control": "none",
                 "stages": [{ "traffic": 1, "min_duration": "1h", "min_units": 1, "max_duration": "2h",
@@ -477,9 +488,12 @@ mod tests {
                 "traffic": 5, "window": "1h", "layer": "l", "primary": "x", "secondary": ["x"], "guardrails": ["x"],
                 "stopping": { "rule": "fixed", "alpha": 0.1, "power": 0.9, "mde": 0.01, "max_duration": "1d" },
                 "correction": "bh", "autostart": false, "on_winner": { "rollout": "r" }, "segments": ["s"],
+                "limits": [{ "metric": "x", "max": 1, "min": 0, "quantile": 0.5, "compare": "control",
+                    "margin": 0.1, "margin_kind": "absolute", "alpha": 0.05 }],
                 "salt": "s", "renamed_from": "q" }],
             "segments": ["s"],
-            "webhooks": [{ "url": "http://x", "events": ["completed"], "format": "slack" }]
+            "webhooks": [{ "url": "http://x", "events": ["completed"], "format": "slack" }],
+            "prometheus": { "url": "http://p:9090", "timeout": "2s", "token_file": "t", "token_env": "T" }
         })
     }
 
