@@ -7,6 +7,7 @@
 //! - [`analysis`]: turns a rollout's evidence into gate verdicts (pass, fail with harm, inconclusive);
 //! - [`experiment`]: analyzes split experiments, applies their stopping rules and steps their lifecycle;
 //! - [`interleave`]: merges the rankings of ranking-model variants into one list and credits clicks;
+//! - [`proxy`]: the model proxy's call plans, unit-key lookup, output comparison and events;
 //! - [`stage`]: experiments run inside a rollout stage, among the rollout's candidates.
 //!
 //! Nothing here does IO, reads a clock or spawns a task: time is always passed in.
@@ -18,6 +19,7 @@ pub mod evidence;
 pub mod experiment;
 pub mod interleave;
 pub mod plan;
+pub mod proxy;
 pub mod record;
 pub mod rollout;
 pub mod stage;

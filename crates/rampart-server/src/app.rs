@@ -34,7 +34,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Events stamped further ahead than this are refused (clock skew allowance).
 const MAX_FUTURE_MS: Millis = 5 * 60 * 1000;
-const MAX_ID_LEN: usize = 256;
+pub(crate) const MAX_ID_LEN: usize = 256;
 
 /// What every handler can reach.
 pub struct Shared {
@@ -55,6 +55,8 @@ pub struct Shared {
     pub notifier: crate::notify::Notifier,
     /// Bearer tokens; empty (auth off) until `start` reads `[auth]`, replaced on reload.
     pub tokens: ArcSwap<Tokens>,
+    /// The model proxy's upstream client, shadow limits and per-variant summary.
+    pub(crate) proxy: crate::proxy::Proxy,
     next_id: AtomicU64,
 }
 
@@ -81,6 +83,7 @@ impl Shared {
             experiment_reports: Default::default(),
             notifier,
             tokens: ArcSwap::from_pointee(Tokens::default()),
+            proxy: crate::proxy::Proxy::new(),
             // Random high bits keep ids of different processes apart.
             next_id: AtomicU64::new(crate::live::random_u64() & 0xFFFF_FFFF_0000_0000),
         }
@@ -186,6 +189,7 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .merge(crate::experiments::routes())
         .merge(crate::interleave::routes())
         .merge(crate::holdouts::routes())
+        .merge(crate::proxy::routes())
         // Only for matched routes, so the route's pattern is known; unknown paths get a plain 404.
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -225,20 +229,20 @@ pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AssignRequest {
-    model: String,
+pub(crate) struct AssignRequest {
+    pub(crate) model: String,
     #[serde(default)]
-    unit: Option<String>,
+    pub(crate) unit: Option<String>,
     #[serde(default)]
-    context: Option<Map<String, Value>>,
+    pub(crate) context: Option<Map<String, Value>>,
     /// Asks for a variant (QA).
     #[serde(default)]
-    force: Option<String>,
+    pub(crate) force: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
-struct AssignResponse {
-    variant: String,
+pub(crate) struct AssignResponse {
+    pub(crate) variant: String,
     reason: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     rollout: Option<String>,
@@ -246,9 +250,9 @@ struct AssignResponse {
     experiment: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     holdout: Option<String>,
-    assignment_id: String,
+    pub(crate) assignment_id: String,
     /// Echoed, or generated for per-request randomization.
-    unit: String,
+    pub(crate) unit: String,
 }
 
 async fn assign(
@@ -305,7 +309,7 @@ async fn assign_batch(
 }
 
 /// Assigns one request against the live assigner; returns the reply and the exposure to log.
-fn decide(
+pub(crate) fn decide(
     s: &Shared,
     req: AssignRequest,
     index: Option<usize>,

@@ -17,6 +17,7 @@ mod holdouts;
 mod interleave;
 mod live;
 mod notify;
+mod proxy;
 mod rollouts;
 mod run;
 mod telemetry;

@@ -27,6 +27,8 @@ mod lifecycle;
 mod openapi;
 #[path = "http/ops.rs"]
 mod ops;
+#[path = "http/proxy.rs"]
+mod proxy;
 #[path = "http/rollouts.rs"]
 mod rollouts;
 #[path = "http/schema.rs"]
