@@ -8,6 +8,7 @@
 //! - [`experiment`]: analyzes split experiments, applies their stopping rules and steps their lifecycle;
 //! - [`interleave`]: merges the rankings of ranking-model variants into one list and credits clicks;
 //! - [`stage`]: experiments run inside a rollout stage, among the rollout's candidates;
+//! - [`proxy`]: the model proxy's call plans, unit-key lookup, output comparison and events;
 //! - [`verdict`]: one pass / fail / inconclusive word for a rollout's current stage (for Argo Rollouts).
 //!
 //! Nothing here does IO, reads a clock or spawns a task: time is always passed in.
@@ -19,6 +20,7 @@ pub mod evidence;
 pub mod experiment;
 pub mod interleave;
 pub mod plan;
+pub mod proxy;
 pub mod record;
 pub mod rollout;
 pub mod stage;

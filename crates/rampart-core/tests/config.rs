@@ -703,6 +703,51 @@ fn endpoint_must_be_http() {
     );
 }
 
+#[test]
+fn proxy_settings_are_read_and_checked() {
+    let ok = "[[models]]\nname = \"m\"\nvariants = [\n  { name = \"a\", endpoint = \"http://h:1\" },\n  { name = \"b\", endpoint = \"http://h:2\", timeout = \"250ms\" },\n]\n[models.proxy]\nunit_field = \"user.id\"\nshadow = \"b\"\ncompare_output = true\n";
+    let c = load_str(ok, Format::Toml, "ok.toml").unwrap_or_else(|e| panic!("{e}"));
+    let m = &c.models[0];
+    assert_eq!(m.proxy.unit_field.as_deref(), Some("user.id"));
+    assert_eq!(m.proxy.shadow.as_deref(), Some("b"));
+    assert_eq!(m.proxy.timeout.as_millis(), 5_000, "the default");
+    assert_eq!(m.proxy.shadow_limit, 64, "the default");
+    assert_eq!(m.variants[1].timeout.map(|t| t.as_millis()), Some(250));
+
+    let bad = "[[models]]\nname = \"m\"\nunit = \"request\"\nvariants = [{ name = \"a\", endpoint = \"http://h:1\" }, { name = \"b\", timeout = \"0ms\" }]\n[models.proxy]\nunit_field = \"user_id\"\nshadow = \"b\"\nshadow_limit = 0\n";
+    let errors = errors_of(bad, Format::Toml);
+    let has = |field: &str, words: &str| {
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == field && e.message.contains(words)),
+            "{field}: {words} in {errors:?}"
+        )
+    };
+    has("models[0].variants[1].timeout", "between 1ms and 10m");
+    has("models[0].proxy.unit_field", "randomizes by request");
+    has("models[0].proxy.shadow_limit", "at least 1");
+    has("models[0].proxy.shadow", "\"b\" has no endpoint");
+
+    let same = ok.replace("shadow = \"b\"", "shadow = \"a\"");
+    let errors = errors_of(&same, Format::Toml);
+    assert!(
+        errors[0].message.contains("must differ from the baseline"),
+        "{errors:?}"
+    );
+    let unknown = ok.replace("shadow = \"b\"", "shadow = \"c\"");
+    let errors = errors_of(&unknown, Format::Toml);
+    assert_eq!(errors[0].field, "models[0].proxy.shadow", "{errors:?}");
+    assert!(
+        errors[0].message.contains("unknown variant \"c\""),
+        "{errors:?}"
+    );
+    let dotted = ok.replace("user.id", "user..id");
+    assert!(errors_of(&dotted, Format::Toml)[0]
+        .message
+        .contains("dotted path"));
+}
+
 // ----------------------------------------------------------------------------------------------
 // Metrics
 

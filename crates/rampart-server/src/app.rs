@@ -34,7 +34,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Events stamped further ahead than this are refused (clock skew allowance).
 const MAX_FUTURE_MS: Millis = 5 * 60 * 1000;
-const MAX_ID_LEN: usize = 256;
+pub(crate) const MAX_ID_LEN: usize = 256;
 
 /// What every handler can reach.
 pub struct Shared {
@@ -55,6 +55,8 @@ pub struct Shared {
     pub notifier: crate::notify::Notifier,
     /// Bearer tokens; empty (auth off) until `start` reads `[auth]`, replaced on reload.
     pub tokens: ArcSwap<Tokens>,
+    /// The model proxy's upstream client, shadow limits and per-variant summary.
+    pub(crate) proxy: crate::proxy::Proxy,
     next_id: AtomicU64,
 }
 
@@ -81,6 +83,7 @@ impl Shared {
             experiment_reports: Default::default(),
             notifier,
             tokens: ArcSwap::from_pointee(Tokens::default()),
+            proxy: crate::proxy::Proxy::new(),
             // Random high bits keep ids of different processes apart.
             next_id: AtomicU64::new(crate::live::random_u64() & 0xFFFF_FFFF_0000_0000),
         }
@@ -197,6 +200,7 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
         .merge(crate::verdict::routes())
         .merge(crate::series::routes())
         .merge(crate::dashboard::routes())
+        .merge(crate::proxy::routes())
         // Only for matched routes, so the route's pattern is known; unknown paths get a plain 404.
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -316,7 +320,7 @@ async fn assign_batch(
 }
 
 /// Assigns one request against the live assigner; returns the reply and the exposure to log.
-fn decide(
+pub(crate) fn decide(
     s: &Shared,
     req: AssignRequest,
     index: Option<usize>,

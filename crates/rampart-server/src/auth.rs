@@ -39,6 +39,11 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/v1/assign/batch", Access::Needs(Role::Ingest)),
     ("POST", "/v1/events", Access::Needs(Role::Ingest)),
     ("POST", "/v1/interleave", Access::Needs(Role::Ingest)),
+    (
+        "POST",
+        "/v1/predict/{model}/{*path}",
+        Access::Needs(Role::Ingest),
+    ),
     ("GET", "/v1/status", Access::Needs(Role::Read)),
     ("GET", "/v1/evidence/{entity}", Access::Needs(Role::Read)),
     ("GET", "/v1/decisions", Access::Needs(Role::Read)),
@@ -80,6 +85,7 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     // The dashboard's page and files hold no data; its API calls carry the visitor's token.
     ("GET", "/", Access::Open),
     ("GET", "/assets/{file}", Access::Open),
+    ("GET", "/v1/proxy/{model}", Access::Needs(Role::Read)),
 ];
 
 /// The access a route needs; a route missing from [`POLICY`] needs `admin`, so a new route is

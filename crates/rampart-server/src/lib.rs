@@ -21,6 +21,7 @@ mod live;
 mod notify;
 mod ofrep;
 mod prometheus;
+mod proxy;
 mod rollouts;
 mod run;
 mod series;

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use rampart_core::config::{load_str, ConfigErrors, Format};
 use rampart_core::evidence::Aggregator;
+use rampart_core::proxy::ProxySummary;
+use rampart_core::Record;
 use rampart_store::{SqliteStore, Store};
 use tokio::sync::oneshot;
 
@@ -17,7 +19,7 @@ use crate::auth::{is_loopback, load_tokens};
 use crate::clock::now_ms;
 use crate::live::apply_config;
 use crate::telemetry::Telemetry;
-use crate::writer::{replay_into, Writer};
+use crate::writer::Writer;
 
 /// How to start a server.
 #[derive(Debug, Clone)]
@@ -120,14 +122,25 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
     let store: Arc<dyn Store> = Arc::new(tokio::task::block_in_place(|| {
         SqliteStore::open(&data_dir)
     })?);
-    let (live, aggregator) = {
+    let (live, aggregator, summary) = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
             let live = apply_config(&*store, config, &text, now_ms()).map_err(ServeError::Apply)?;
             let mut aggregator = Aggregator::new(&live.config);
-            let replayed = replay_into(&*store, &mut aggregator).map_err(ServeError::Apply)?;
+            // One pass rebuilds the evidence and the proxy's summary.
+            let mut summary = ProxySummary::default();
+            let mut replayed = 0u64;
+            store
+                .replay(0, &mut |_, rec| {
+                    aggregator.fold(&rec);
+                    if let Record::Event(e) = &rec {
+                        summary.fold(e);
+                    }
+                    replayed += 1;
+                })
+                .map_err(|e| ServeError::Apply(e.to_string()))?;
             tracing::info!(records = replayed, "evidence rebuilt from the store");
-            Ok((live, aggregator))
+            Ok((live, aggregator, summary))
         })
         .await
         .map_err(|e| ServeError::Apply(e.to_string()))??
@@ -148,6 +161,7 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         Some(opts.config_path.clone()),
         notifier,
     ));
+    shared.proxy.restore(summary);
     let auth_on = tokens.is_on();
     let token_count = tokens.len();
     shared.tokens.store(Arc::new(tokens));

@@ -120,6 +120,8 @@ pub struct Telemetry {
     /// Prometheus queries by result: a value, no value (no or several series, not a number),
     /// an error (unreachable, timeout, HTTP or query error).
     provider_queries: [AtomicU64; 3],
+    /// The model proxy's series.
+    pub proxy: ProxyTelemetry,
 }
 
 /// The results of a provider query, each a series of `rampart_provider_queries_total`.
@@ -500,7 +502,212 @@ impl Telemetry {
                 }
             }
         }
+        self.proxy.render(&mut out);
         out
+    }
+}
+
+/// Upper bounds (seconds) of `rampart_proxy_request_duration_seconds`' buckets.
+const PROXY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// How a proxied call ended, each a `class` of `rampart_proxy_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallClass {
+    /// The upstream answered with this status.
+    Status(u16),
+    Timeout,
+    Unreachable,
+}
+
+const CLASSES: [&str; 7] = ["1xx", "2xx", "3xx", "4xx", "5xx", "timeout", "unreachable"];
+
+impl CallClass {
+    fn slot(self) -> usize {
+        match self {
+            CallClass::Status(s) => usize::from((s / 100).clamp(1, 5)) - 1,
+            CallClass::Timeout => 5,
+            CallClass::Unreachable => 6,
+        }
+    }
+}
+
+/// Picks one counter of a variant's proxy cells.
+type CellOf = fn(&ProxyCells) -> &AtomicU64;
+
+/// The counters of one variant of one proxied model.
+#[derive(Debug, Default)]
+struct ProxyCells {
+    /// Cumulative counts per bucket of [`PROXY_BUCKETS`].
+    buckets: [AtomicU64; PROXY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+    classes: [AtomicU64; CLASSES.len()],
+    retries: AtomicU64,
+    shadow_calls: AtomicU64,
+    shadow_errors: AtomicU64,
+    shadow_diffs: AtomicU64,
+    shadow_dropped: AtomicU64,
+}
+
+/// The proxy's series, by model and variant. Cells appear on a variant's first call; the lock is
+/// a read lock except then.
+#[derive(Debug, Default)]
+pub struct ProxyTelemetry {
+    cells: std::sync::RwLock<BTreeMap<(String, String), Arc<ProxyCells>>>,
+}
+
+impl ProxyTelemetry {
+    fn cells(&self, model: &str, variant: &str) -> Arc<ProxyCells> {
+        let key = (model.to_string(), variant.to_string());
+        if let Some(c) = self
+            .cells
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return c.clone();
+        }
+        self.cells
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+
+    /// Counts one call of `variant` answered to a caller (or failed), with its latency.
+    pub fn count_call(&self, model: &str, variant: &str, class: CallClass, seconds: f64) {
+        let c = self.cells(model, variant);
+        c.classes[class.slot()].fetch_add(1, Ordering::Relaxed);
+        c.count.fetch_add(1, Ordering::Relaxed);
+        c.sum_micros
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        for (bound, cell) in PROXY_BUCKETS.iter().zip(&c.buckets) {
+            if seconds <= *bound {
+                cell.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Counts a call of `variant` that failed and was sent to the baseline.
+    pub fn count_retry(&self, model: &str, variant: &str) {
+        self.cells(model, variant)
+            .retries
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a shadow call of `variant`: made, failed, or with an output unlike the baseline's.
+    pub fn count_shadow(&self, model: &str, variant: &str, error: bool, differs: bool) {
+        let c = self.cells(model, variant);
+        c.shadow_calls.fetch_add(1, Ordering::Relaxed);
+        c.shadow_errors
+            .fetch_add(u64::from(error), Ordering::Relaxed);
+        c.shadow_diffs
+            .fetch_add(u64::from(differs), Ordering::Relaxed);
+    }
+
+    /// Counts a shadow copy not sent because the model's shadow calls in flight were at the limit.
+    pub fn count_shadow_dropped(&self, model: &str, variant: &str) {
+        self.cells(model, variant)
+            .shadow_dropped
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String) {
+        let cells = self.cells.read().unwrap_or_else(|p| p.into_inner());
+        let name = "rampart_proxy_request_duration_seconds";
+        header(
+            out,
+            name,
+            "Time from forwarding a call to the variant's response headers (or its failure), by model and variant.",
+            "histogram",
+        );
+        for ((m, v), c) in cells.iter() {
+            for (bound, cell) in PROXY_BUCKETS.iter().zip(&c.buckets) {
+                let le = bound.to_string();
+                sample(
+                    out,
+                    &format!("{name}_bucket"),
+                    &[("model", m), ("variant", v), ("le", &le)],
+                    cell.load(Ordering::Relaxed),
+                );
+            }
+            let count = c.count.load(Ordering::Relaxed);
+            sample(
+                out,
+                &format!("{name}_bucket"),
+                &[("model", m), ("variant", v), ("le", "+Inf")],
+                count,
+            );
+            sample(
+                out,
+                &format!("{name}_sum"),
+                &[("model", m), ("variant", v)],
+                c.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            );
+            sample(
+                out,
+                &format!("{name}_count"),
+                &[("model", m), ("variant", v)],
+                count,
+            );
+        }
+        header(
+            out,
+            "rampart_proxy_requests_total",
+            "Proxied calls by model, variant and outcome class (a status class, timeout or unreachable).",
+            "counter",
+        );
+        for ((m, v), c) in cells.iter() {
+            for (class, cell) in CLASSES.iter().zip(&c.classes) {
+                sample(
+                    out,
+                    "rampart_proxy_requests_total",
+                    &[("model", m), ("variant", v), ("class", class)],
+                    cell.load(Ordering::Relaxed),
+                );
+            }
+        }
+        let counters: [(&str, &str, CellOf); 5] = [
+            (
+                "rampart_proxy_retries_total",
+                "Calls of a variant that failed and were answered by the baseline instead.",
+                |c| &c.retries,
+            ),
+            (
+                "rampart_proxy_shadow_calls_total",
+                "Shadow copies sent to a variant.",
+                |c| &c.shadow_calls,
+            ),
+            (
+                "rampart_proxy_shadow_errors_total",
+                "Shadow copies that failed, timed out or got a 5xx.",
+                |c| &c.shadow_errors,
+            ),
+            (
+                "rampart_proxy_shadow_diffs_total",
+                "Shadow outputs that differed from the baseline's.",
+                |c| &c.shadow_diffs,
+            ),
+            (
+                "rampart_proxy_shadow_dropped_total",
+                "Shadow copies not sent because the model's shadow_limit calls were in flight.",
+                |c| &c.shadow_dropped,
+            ),
+        ];
+        for (name, help, cell) in counters {
+            header(out, name, help, "counter");
+            for ((m, v), c) in cells.iter() {
+                sample(
+                    out,
+                    name,
+                    &[("model", m), ("variant", v)],
+                    cell(c).load(Ordering::Relaxed),
+                );
+            }
+        }
     }
 }
 
@@ -586,6 +793,26 @@ mod tests {
             "rampart_provider_queries_total{provider=\"prometheus\",result=\"no_value\"} 0\n"
         ));
         assert!(text.contains("rampart_provider_errors_total{provider=\"prometheus\"} 2\n"));
+    }
+
+    #[test]
+    fn proxy_latency_is_a_cumulative_histogram() {
+        let t = Telemetry::default();
+        t.proxy.count_call("m", "v1", CallClass::Status(200), 0.003);
+        t.proxy.count_call("m", "v1", CallClass::Status(503), 0.2);
+        t.proxy.count_call("m", "v1", CallClass::Timeout, 5.0);
+        t.proxy.count_retry("m", "v2");
+        let text = t.render(&Gauges::default());
+        let has = |line: &str| assert!(text.contains(line), "{line} in\n{text}");
+        has("rampart_proxy_request_duration_seconds_bucket{model=\"m\",variant=\"v1\",le=\"0.0025\"} 0\n");
+        has("rampart_proxy_request_duration_seconds_bucket{model=\"m\",variant=\"v1\",le=\"0.005\"} 1\n");
+        has("rampart_proxy_request_duration_seconds_bucket{model=\"m\",variant=\"v1\",le=\"0.25\"} 2\n");
+        has("rampart_proxy_request_duration_seconds_bucket{model=\"m\",variant=\"v1\",le=\"5\"} 3\n");
+        has("rampart_proxy_request_duration_seconds_bucket{model=\"m\",variant=\"v1\",le=\"+Inf\"} 3\n");
+        has("rampart_proxy_request_duration_seconds_sum{model=\"m\",variant=\"v1\"} 5.203\n");
+        has("rampart_proxy_requests_total{model=\"m\",variant=\"v1\",class=\"5xx\"} 1\n");
+        has("rampart_proxy_requests_total{model=\"m\",variant=\"v1\",class=\"timeout\"} 1\n");
+        has("rampart_proxy_retries_total{model=\"m\",variant=\"v2\"} 1\n");
     }
 
     #[test]

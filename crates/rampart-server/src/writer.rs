@@ -103,6 +103,20 @@ impl Writer {
             .map_err(|_| "the writer stopped before storing the batch".to_string())?
     }
 
+    /// Queues a batch of events the service made itself (the proxy's): stored and folded like
+    /// any batch, but nobody waits for the commit; waits only when the writer is far behind.
+    pub async fn submit(&self, events: Vec<OutcomeEvent>) -> Result<(), String> {
+        let (reply, _) = oneshot::channel();
+        self.tx
+            .send(Msg::Events {
+                events,
+                arrived: now_ms(),
+                reply,
+            })
+            .await
+            .map_err(|_| "the writer has stopped".to_string())
+    }
+
     pub async fn rebuild(&self, config: Arc<Config>) -> Result<(), String> {
         let (reply, rx) = oneshot::channel();
         self.tx

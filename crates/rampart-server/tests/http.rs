@@ -33,6 +33,8 @@ mod openapi;
 mod ops;
 #[path = "http/prometheus.rs"]
 mod prometheus;
+#[path = "http/proxy.rs"]
+mod proxy;
 #[path = "http/rollouts.rs"]
 mod rollouts;
 #[path = "http/schema.rs"]

@@ -153,9 +153,62 @@ pub struct Model {
     /// The variant every unit gets when nothing else applies; the first variant when omitted.
     #[serde(default)]
     pub baseline: Option<String>,
+    /// How `/v1/predict/{model}/...` forwards calls to the variants' endpoints.
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+}
+
+/// The model proxy's settings for one model (`[models.proxy]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Dotted path of the JSON body field holding the unit key, when the caller sends no
+    /// `X-Rampart-Unit` header (e.g. `user_id`, `context.user.id`).
+    #[serde(default)]
+    pub unit_field: Option<String>,
+    /// How long a variant may take to answer (its response headers); a variant's own `timeout`
+    /// overrides it.
+    #[serde(default = "default_proxy_timeout")]
+    pub timeout: Duration,
+    /// When a non-baseline variant fails or times out, send the call to the baseline instead.
+    #[serde(default)]
+    pub retry_on_baseline: bool,
+    /// Shadow mode: the baseline answers every call, and a copy goes to this variant.
+    #[serde(default)]
+    pub shadow: Option<String>,
+    /// Compare the shadow's output with the baseline's and record differences.
+    #[serde(default)]
+    pub compare_output: bool,
+    /// Most shadow calls in flight at once; copies beyond it are dropped and counted.
+    #[serde(default = "default_shadow_limit")]
+    pub shadow_limit: usize,
+}
+
+fn default_proxy_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_shadow_limit() -> usize {
+    64
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            unit_field: None,
+            timeout: default_proxy_timeout(),
+            retry_on_baseline: false,
+            shadow: None,
+            compare_output: false,
+            shadow_limit: default_shadow_limit(),
+        }
+    }
 }
 
 impl Model {
+    pub fn variant(&self, name: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
     pub fn baseline(&self) -> &str {
         self.baseline
             .as_deref()
@@ -183,6 +236,9 @@ pub struct Variant {
     /// Unit keys that always get this variant (for QA).
     #[serde(default)]
     pub force_units: Vec<String>,
+    /// How long this variant's endpoint may take to answer; `[models.proxy] timeout` when omitted.
+    #[serde(default)]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use super::load::{ConfigError, ConfigErrors};
 use super::{
     Compare, Config, Control, Design, Duration, Experiment, Gate, MetricKind, Model, Rollout,
-    StoppingRule,
+    StoppingRule, UnitKind,
 };
 use crate::analysis::provider::{placeholders, EXPERIMENT_PLACEHOLDERS, ROLLOUT_PLACEHOLDERS};
 
@@ -21,6 +21,8 @@ pub(crate) struct Problem {
 
 /// The controller cannot usefully look at evidence more often than this.
 const MIN_TICK: Duration = Duration::from_millis(100);
+/// A model call held longer than this is a stuck connection, not a slow model.
+const MAX_PROXY_TIMEOUT: Duration = Duration::from_secs(600);
 const MIN_EVIDENCE_BUCKET: Duration = Duration::from_secs(1);
 /// Traffic shares are whole buckets of 10000, so 0.01% is the finest share that can be served.
 const PERCENT_STEP: f64 = 0.01;
@@ -397,6 +399,7 @@ impl<'a> Validator<'a> {
             if let Some(b) = &m.baseline {
                 self.variant_ref(&format!("{at}.baseline"), m, b);
             }
+            self.proxy(&at, m);
             // A unit forced to two variants would get whichever is checked first: refuse it.
             let mut forced: HashMap<&str, (usize, usize)> = HashMap::new();
             for (j, v) in m.variants.iter().enumerate() {
@@ -429,6 +432,72 @@ impl<'a> Validator<'a> {
             .map(|(i, m)| (format!("models[{i}].name"), m.name.as_str()))
             .collect();
         self.unique("model", items);
+    }
+
+    /// `[models.proxy]` and the variants' timeouts.
+    fn proxy(&mut self, at: &str, m: &Model) {
+        let p = &m.proxy;
+        let timeout = |v: Duration| v.as_millis() == 0 || v > MAX_PROXY_TIMEOUT;
+        if timeout(p.timeout) {
+            self.push(
+                format!("{at}.proxy.timeout"),
+                format!(
+                    "a proxy timeout must be between 1ms and 10m, found {}ms",
+                    p.timeout.as_millis()
+                ),
+            );
+        }
+        for (j, v) in m.variants.iter().enumerate() {
+            if let Some(t) = v.timeout.filter(|t| timeout(*t)) {
+                self.push(
+                    format!("{at}.variants[{j}].timeout"),
+                    format!(
+                        "a proxy timeout must be between 1ms and 10m, found {}ms",
+                        t.as_millis()
+                    ),
+                );
+            }
+        }
+        if let Some(path) = &p.unit_field {
+            let field = format!("{at}.proxy.unit_field");
+            if m.unit == UnitKind::Request {
+                self.push(field, format!("model {:?} randomizes by request, so it reads no unit key; remove unit_field or set unit = \"user\" or \"session\"", m.name));
+            } else if path.is_empty() || path.split('.').any(str::is_empty) {
+                self.push(field, format!("expected a JSON field name or a dotted path such as \"user_id\" or \"context.user.id\", found {path:?}"));
+            }
+        }
+        if p.shadow_limit == 0 {
+            self.push(
+                format!("{at}.proxy.shadow_limit"),
+                "shadow_limit must be at least 1 (shadow calls in flight at once)",
+            );
+        }
+        if p.compare_output && p.shadow.is_none() {
+            self.push(
+                format!("{at}.proxy.compare_output"),
+                "compare_output compares the shadow's output with the baseline's: it needs proxy.shadow",
+            );
+        }
+        let Some(shadow) = &p.shadow else { return };
+        let field = format!("{at}.proxy.shadow");
+        if !self.variant_ref(&field, m, shadow) {
+            return;
+        }
+        if shadow == m.baseline() {
+            self.push(
+                field,
+                format!("the shadow must differ from the baseline {shadow:?}, which answers every call in shadow mode"),
+            );
+            return;
+        }
+        for name in [m.baseline(), shadow.as_str()] {
+            if m.variant(name).is_some_and(|v| v.endpoint.is_none()) {
+                self.push(
+                    field.clone(),
+                    format!("shadow mode calls variants {:?} and {shadow:?}, but {name:?} has no endpoint", m.baseline()),
+                );
+            }
+        }
     }
 
     fn metrics(&mut self) {

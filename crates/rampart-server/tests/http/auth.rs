@@ -41,6 +41,11 @@ name = "pricing"
 unit = "request"
 variants = [{ name = "p1" }, { name = "p2" }]
 
+[[models]]
+name = "scorer"
+unit = "request"
+variants = [{ name = "s1", endpoint = "http://upstream.invalid" }]
+
 [[metrics]]
 name = "conversion"
 kind = "binary"
@@ -79,9 +84,16 @@ primary = "conversion"
 autostart = false
 "#;
 
-/// Starts the auth test server, with the operate and admin tokens in its token file.
+/// Starts the auth test server, with the operate and admin tokens in its token file and a model
+/// server for `scorer` that answers every POST with `{"score": 1}`.
 pub async fn start_with_auth() -> Server {
-    Server::start_with(AUTH_CONFIG, |dir| {
+    let model_server = crate::support::spawn_upstream(axum::Router::new().route(
+        "/{*path}",
+        axum::routing::post(|| async { axum::Json(json!({"score": 1})) }),
+    ))
+    .await;
+    let config = AUTH_CONFIG.replace("http://upstream.invalid", &model_server);
+    Server::start_with(&config, |dir| {
         let lines = format!("# operators\noperate {OPERATE}\n\nadmin {ADMIN}\n");
         std::fs::write(dir.join("tokens.txt"), lines).expect("token file written");
     })
@@ -99,6 +111,7 @@ const MATRIX: &[(&str, &str, Option<Role>)] = &[
     ("POST", "/v1/assign/batch", Some(Role::Ingest)),
     ("POST", "/v1/events", Some(Role::Ingest)),
     ("POST", "/v1/interleave", Some(Role::Ingest)),
+    ("POST", "/v1/predict/{model}/{*path}", Some(Role::Ingest)),
     ("GET", "/v1/status", Some(Role::Read)),
     ("GET", "/v1/evidence/{entity}", Some(Role::Read)),
     ("GET", "/v1/decisions", Some(Role::Read)),
@@ -122,6 +135,7 @@ const MATRIX: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/v1/series/{entity}", Some(Role::Read)),
     ("GET", "/", None),
     ("GET", "/assets/{file}", None),
+    ("GET", "/v1/proxy/{model}", Some(Role::Read)),
 ];
 
 /// Which callers each role admits: admin ⊇ operate ⊇ read and ingest.
@@ -195,6 +209,10 @@ fn request(method: &str, route: &str, turn: usize) -> (String, Option<Value>) {
             (route.into(), Some(json!({"context": {"targetingKey": id}})))
         }
         ("GET", "/assets/{file}") => ("/assets/dashboard.js".into(), None),
+        ("POST", "/v1/predict/{model}/{*path}") => {
+            ("/v1/predict/scorer/score".into(), Some(json!({"x": 1})))
+        }
+        ("GET", "/v1/proxy/{model}") => ("/v1/proxy/scorer".into(), None),
         ("GET", _) => (
             route.replace("{entity}", "recs-v2").replace(
                 "{name}",

@@ -161,6 +161,12 @@ async fn real_responses_validate_against_the_document() {
         check("POST", "/v1/events", "/v1/events", Some(events), INGEST, 200);
         let rankings = json!({"experiment": "ranker", "unit": "u-1", "rankings": {"s1": ["a", "b"], "s2": ["b", "a"]}});
         check("POST", "/v1/interleave", "/v1/interleave", Some(rankings), INGEST, 200);
+        // The proxy's 200 is the model server's own answer, so only its summary is checked here.
+        let r = call(&base, "POST", "/v1/predict/scorer/score", Some(&json!({"x": 1})), Some(INGEST));
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = check("GET", "/v1/proxy/{model}", "/v1/proxy/scorer", None, READ, 200);
+        assert_eq!(r.json["variants"][0]["name"], "s1", "{}", r.text);
+        check("POST", "/v1/predict/{model}/{*path}", "/v1/predict/nope/score", None, INGEST, 404);
         check("GET", "/v1/status", "/v1/status", None, READ, 200);
         for entity in ["recs-v2", "ranker", "global"] {
             check("GET", "/v1/evidence/{entity}", &format!("/v1/evidence/{entity}"), None, READ, 200);
@@ -190,7 +196,7 @@ async fn real_responses_validate_against_the_document() {
         check("POST", flag, "/ofrep/v1/evaluate/flags/recs", Some(json!({"context": {}})), INGEST, 400);
         let bulk = "/ofrep/v1/evaluate/flags";
         let r = check("POST", bulk, bulk, Some(evaluation), INGEST, 200);
-        assert_eq!(r.json["flags"].as_array().map(Vec::len), Some(3));
+        assert_eq!(r.json["flags"].as_array().map(Vec::len), Some(4), "one flag per model");
         check("POST", bulk, bulk, Some(json!({"context": {}})), INGEST, 200);
         for entity in ["recs-v2", "ranker", "global"] {
             check("GET", "/v1/series/{entity}", &format!("/v1/series/{entity}"), None, READ, 200);

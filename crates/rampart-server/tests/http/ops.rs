@@ -20,6 +20,7 @@ struct Sample {
 fn parse_exposition(text: &str) -> Vec<Sample> {
     let mut help = BTreeSet::new();
     let mut typed = BTreeSet::new();
+    let mut histograms = BTreeSet::new();
     let mut samples = Vec::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# HELP ") {
@@ -30,8 +31,11 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').expect("TYPE has a name and a kind");
-            assert!(["counter", "gauge"].contains(&kind), "{line}");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
             assert!(typed.insert(name.to_string()), "{name} typed twice");
+            if kind == "histogram" {
+                histograms.insert(name.to_string());
+            }
             continue;
         }
         assert!(
@@ -93,8 +97,14 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
             .strip_prefix(' ')
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or_else(|| panic!("bad value in {line:?}"));
-        assert!(help.contains(name), "{name} sampled without HELP");
-        assert!(typed.contains(name), "{name} sampled without TYPE");
+        // A histogram's samples are `<name>_bucket`, `<name>_sum` and `<name>_count`.
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|base| histograms.contains(*base))
+            .unwrap_or(name);
+        assert!(help.contains(family), "{name} sampled without HELP");
+        assert!(typed.contains(family), "{name} sampled without TYPE");
         samples.push(Sample {
             name: name.to_string(),
             labels,

@@ -465,3 +465,16 @@ pub fn node_scripts() -> PathBuf {
     });
     dir
 }
+
+/// Serves `app` on a fresh loopback port (a model server, a webhook receiver...); returns its
+/// base URL. Runs on the caller's tokio runtime until the test ends.
+pub async fn spawn_upstream(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("upstream binds");
+    let addr = listener.local_addr().expect("upstream address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}

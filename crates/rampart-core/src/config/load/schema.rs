@@ -102,13 +102,24 @@ const VARIANT: Shape = Shape::Table(&[
     req("name", Shape::Str),
     opt("endpoint", Shape::Str),
     opt("force_units", Shape::List(&Shape::Str)),
+    opt("timeout", Shape::Duration),
 ]);
+
+const PROXY: &[Field] = &[
+    opt("unit_field", Shape::Str),
+    opt("timeout", Shape::Duration),
+    opt("retry_on_baseline", Shape::Bool),
+    opt("shadow", Shape::Str),
+    opt("compare_output", Shape::Bool),
+    opt("shadow_limit", Shape::Count),
+];
 
 const MODEL: Shape = Shape::Table(&[
     req("name", Shape::Str),
     opt("unit", Shape::Enum(UNIT_KINDS)),
     req("variants", Shape::List(&VARIANT)),
     opt("baseline", Shape::Str),
+    opt("proxy", Shape::Table(PROXY)),
 ]);
 
 const METRIC: Shape = Shape::Table(&[
@@ -475,7 +486,9 @@ mod tests {
             "server": { "listen": "127.0.0.1:1", "data_dir": "d", "tick": "1s", "evidence_bucket": "1h", "max_body_bytes": 10 },
             "auth": { "tokens": [{ "token": "0123456789abcdef", "role": "read" }], "token_file": "t", "token_env": "T" },
             "models": [{ "name": "m", "unit": "user", "baseline": "a",
-                "variants": [{ "name": "a", "endpoint": "http://x", "force_units": ["u"] }] }],
+                "variants": [{ "name": "a", "endpoint": "http://x", "force_units": ["u"], "timeout": "2s" }],
+                "proxy": { "unit_field": "user.id", "timeout": "1s", "retry_on_baseline": true, "shadow": "b",
+                    "compare_output": true, "shadow_limit": 8 } }],
             "metrics": [{ "name": "x", "kind": "ratio", "event": "e", "numerator": "n", "denominator": "d", "window": "1d", "goal": "decrease", "query": "up" }],
             "holdouts": [{ "name": "h", "percent": 1, "models": ["m"], "salt": "s", "renamed_from": "g" }],
             "rollouts": [{ "name": "r", "model": "m", "baseline": "a", "candidate": "b", "control": "none",
