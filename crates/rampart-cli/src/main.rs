@@ -6,6 +6,7 @@ mod experiments;
 mod export;
 mod plan;
 mod rollouts;
+mod simulate;
 mod table;
 
 use std::path::PathBuf;
@@ -99,6 +100,9 @@ enum Command {
     /// Choose between interleaving and a staged rollout, and size both: checklist, sample sizes,
     /// durations and a config block to paste.
     Plan(Box<plan::PlanArgs>),
+    /// Rehearse a release: play rampart's staged rollout, fixed-threshold gates, A/B tests and
+    /// interleaving on a simulated scenario over many seeds, and compare them.
+    Simulate(Box<simulate::SimulateArgs>),
     /// Write exposures, outcome events, impressions and the decision log to CSV files, by time
     /// range. Reads the data directory directly; the server may keep running.
     Export(Box<export::ExportArgs>),
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Status { target, json } => status(&target, json),
         Command::Plan(args) => plan::plan(&args),
         Command::Export(args) => export::export(&args),
+        Command::Simulate(args) => simulate::simulate(&args),
         Command::Rollout {
             verb,
             target,

@@ -1,6 +1,7 @@
 //! Plays one staged rollout on simulated time through the real decision path: `Assigner` →
 //! exposures and outcome events → `evidence::Aggregator` → `rollout::look` (gate analysis and the
-//! state machine) → a new `Assigner` when the state changes.
+//! state machine) → a new `Assigner` when the state changes. Conversions that arrive after a delay
+//! wait in a queue and are folded when simulated time reaches them.
 
 use rampart_core::config::{Attributes, Config};
 use rampart_core::evidence::Aggregator;
@@ -9,9 +10,13 @@ use rampart_core::state::{reconcile, LiveState, RolloutStatus};
 use rampart_core::{
     Assigner, Decision, EntityKind, Exposure, Millis, OutcomeEvent, Reason, Record,
 };
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use rampart_stats::Rng;
 
-use crate::traffic::{poisson, Traffic};
+use crate::traffic::Traffic;
+use crate::world::{Arrivals, World};
 
 /// How one simulated rollout ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +31,9 @@ pub struct RolloutRun {
     pub decided_at: Option<Millis>,
     /// Simulated time when the run stopped.
     pub ended_at: Millis,
+    /// Units served the candidate, up to the horizon, while it is worse than the baseline for the
+    /// unit's segment (after completion every unit is served the candidate).
+    pub worse_units: u64,
 }
 
 /// Options of a run.
@@ -47,10 +55,23 @@ pub fn run_rollout(
     traffic: &Traffic,
     opts: RunOptions,
 ) -> Result<RolloutRun, String> {
+    let world = World::from_traffic(traffic.clone(), opts.tick_ms, opts.horizon_ms);
+    let arrivals = world.arrivals(opts.seed);
+    run_rollout_in(config, name, &world, &arrivals, opts)
+}
+
+/// Plays the rollout named `name` of `config` in `world` with the units of `arrivals` (whose
+/// tick must be `opts.tick_ms`); `opts.horizon_ms` is taken from the world.
+pub fn run_rollout_in(
+    config: &Config,
+    name: &str,
+    world: &World,
+    arrivals: &Arrivals,
+    opts: RunOptions,
+) -> Result<RolloutRun, String> {
     let rollout = config
         .rollout(name)
         .ok_or_else(|| format!("no rollout {name:?} in the config"))?;
-    let mut rng = Rng::new(opts.seed);
     let mut salt_rng = Rng::new(opts.seed ^ 0x5A17);
     let reconciled =
         reconcile(config, &[], 0, &mut || salt_rng.next_u64()).map_err(|e| e.to_string())?;
@@ -59,19 +80,30 @@ pub fn run_rollout(
     let mut aggregator = Aggregator::new(config);
     let mut decisions = Vec::new();
     let mut candidate_units = 0u64;
-    let mut next_unit = 0u64;
+    let mut worse_units = 0u64;
     let mut awaiting_since: Option<Millis> = None;
     let mut now: Millis = 0;
-    let attribute = traffic.segment_attribute.clone();
+    let attribute = world.traffic.segment_attribute.clone();
+    // Conversions not yet arrived: (time, unit index).
+    let mut pending: BinaryHeap<Reverse<(Millis, u64)>> = BinaryHeap::new();
+    let purchase = |unit: String, ts: Millis| {
+        Record::Event(OutcomeEvent {
+            id: String::new(),
+            kind: "purchase".to_string(),
+            unit,
+            model: rollout.model.clone(),
+            value: None,
+            ts,
+            attributes: Attributes::new(),
+        })
+    };
 
-    while now < opts.horizon_ms {
-        let until = now + opts.tick_ms;
-        let arrivals = poisson(&mut rng, traffic.expected_arrivals(now, until));
-        for i in 0..arrivals {
-            let ts = now + (opts.tick_ms * i as i64) / arrivals.max(1) as i64;
-            let unit = format!("u{next_unit}");
-            next_unit += 1;
-            let segment = traffic.draw_segment(&mut rng).map(str::to_string);
+    for k in 0..arrivals.ticks() {
+        let until = (k as Millis + 1) * opts.tick_ms;
+        for u in arrivals.units(k) {
+            let ts = u.ts;
+            let unit = format!("u{}", u.index);
+            let segment = world.segment(&u);
             let a = assigner
                 .assign(&rollout.model, &unit, None, ts)
                 .map_err(|e| e.to_string())?;
@@ -80,14 +112,17 @@ pub fn run_rollout(
                 .is_some_and(|(k, n)| k == EntityKind::Rollout && n == name);
             if a.reason == Reason::Candidate || a.reason == Reason::Completed {
                 candidate_units += 1;
+                if world.worse(&rollout.baseline, &rollout.candidate, segment) {
+                    worse_units += 1;
+                }
             }
             if !in_rollout {
                 continue;
             }
             let variant = a.variant.to_string();
             let mut segments = Attributes::new();
-            if let (Some(attr), Some(value)) = (&attribute, &segment) {
-                segments.insert(attr.clone(), value.clone());
+            if let (Some(attr), Some(value)) = (&attribute, segment) {
+                segments.insert(attr.clone(), value.to_string());
             }
             aggregator.fold(&Record::Exposure(Exposure {
                 ts,
@@ -96,10 +131,10 @@ pub fn run_rollout(
                 variant: variant.clone(),
                 reason: a.reason,
                 entity: a.entity.map(|(k, n)| (k, n.to_string())),
-                assignment_id: next_unit,
+                assignment_id: u.index + 1,
                 segments,
             }));
-            let Some(b) = traffic.behaviour(&variant, segment.as_deref()) else {
+            let Some(o) = world.outcome(&u, &variant) else {
                 continue;
             };
             let mut emit = |kind: &str, value: Option<f64>| {
@@ -114,16 +149,24 @@ pub fn run_rollout(
                 }));
             };
             emit("request", None);
-            if rng.bernoulli(b.error) {
+            if o.error {
                 emit("error", None);
             }
-            if rng.bernoulli(b.conversion) {
-                emit("purchase", None);
+            emit("response", Some(o.latency_ms));
+            match o.converted_at {
+                Some(at) if at <= ts => aggregator.fold(&purchase(unit, at)),
+                Some(at) => pending.push(Reverse((at, u.index))),
+                None => {}
             }
-            emit("response", Some(b.latency_ms * (0.5 * rng.normal()).exp()));
         }
         now = until;
-
+        while let Some(&Reverse((at, index))) = pending.peek() {
+            if at > now {
+                break;
+            }
+            pending.pop();
+            aggregator.fold(&purchase(format!("u{index}"), at));
+        }
         let current = state
             .rollouts
             .get(name)
@@ -163,6 +206,15 @@ pub fn run_rollout(
             result.next.status,
             RolloutStatus::RolledBack | RolloutStatus::Completed
         ) {
+            if result.next.status == RolloutStatus::Completed {
+                // From here on every unit is served the candidate.
+                worse_units += arrivals
+                    .units_from(k + 1)
+                    .filter(|u| {
+                        world.worse(&rollout.baseline, &rollout.candidate, world.segment(u))
+                    })
+                    .count() as u64;
+            }
             return Ok(RolloutRun {
                 status: result.next.status,
                 stage: result.next.stage,
@@ -170,6 +222,7 @@ pub fn run_rollout(
                 candidate_units,
                 decided_at: Some(now),
                 ended_at: now,
+                worse_units,
             });
         }
     }
@@ -185,5 +238,6 @@ pub fn run_rollout(
         candidate_units,
         decided_at: None,
         ended_at: now,
+        worse_units,
     })
 }

@@ -31,8 +31,10 @@ pub struct Segment {
 pub struct Traffic {
     /// Mean arrivals per hour, averaged over a day.
     pub units_per_hour: f64,
-    /// Peak-to-mean amplitude of a sine-shaped daily cycle (0 = flat, 0.5 = ±50%).
+    /// Peak-to-mean amplitude of a cosine-shaped daily cycle (0 = flat, 0.5 = ±50%).
     pub daily_amplitude: f64,
+    /// Hour of the day (0–24, simulated time starts at midnight) when arrivals peak.
+    pub peak_hour: f64,
     /// Behaviour per variant name.
     pub behaviour: BTreeMap<String, Behaviour>,
     /// The segment attribute name and its segments; units outside every segment get `"other"`.
@@ -46,11 +48,13 @@ impl Traffic {
         let day = 86_400_000.0;
         let w = std::f64::consts::TAU / day;
         let hours = (to - from) as f64 / 3_600_000.0;
-        // ∫ (1 + a sin(w t)) dt, in hours.
+        let peak = self.peak_hour * 3_600_000.0;
+        // ∫ (1 + a cos(w (t − peak))) dt, in hours.
         let cycle = if self.daily_amplitude == 0.0 {
             0.0
         } else {
-            self.daily_amplitude * ((w * from as f64).cos() - (w * to as f64).cos())
+            self.daily_amplitude
+                * ((w * (to as f64 - peak)).sin() - (w * (from as f64 - peak)).sin())
                 / w
                 / 3_600_000.0
         };
@@ -59,8 +63,12 @@ impl Traffic {
 
     /// Draws a segment value for a new unit.
     pub fn draw_segment(&self, rng: &mut Rng) -> Option<&str> {
+        self.segment_for(rng.uniform())
+    }
+
+    /// The segment value of a unit whose segment draw is `u` in [0, 1).
+    pub fn segment_for(&self, mut u: f64) -> Option<&str> {
         self.segment_attribute.as_ref()?;
-        let mut u = rng.uniform();
         for s in &self.segments {
             if u < s.share {
                 return Some(&s.value);
@@ -108,6 +116,7 @@ mod tests {
         let t = Traffic {
             units_per_hour: 100.0,
             daily_amplitude: 0.5,
+            peak_hour: 6.0,
             behaviour: BTreeMap::new(),
             segment_attribute: None,
             segments: Vec::new(),

@@ -77,6 +77,7 @@ fn traffic(units_per_hour: f64, v1: Behaviour, v2: Behaviour) -> Traffic {
     Traffic {
         units_per_hour,
         daily_amplitude: 0.3,
+        peak_hour: 6.0,
         behaviour: BTreeMap::from([("v1".to_string(), v1), ("v2".to_string(), v2)]),
         segment_attribute: None,
         segments: Vec::new(),

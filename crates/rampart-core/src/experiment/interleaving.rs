@@ -254,6 +254,22 @@ pub fn analyze_pair(pair: &PairEvidence, alpha: f64, mde: Option<f64>, seed: u64
     out
 }
 
+/// The always-valid two-sided test of one pair alone, as [`analyze_pair`] runs it but without the
+/// bootstrap: the p-value and the confidence sequence on Δ. For callers that look often, such as
+/// the simulator. `None` with fewer than two units.
+pub fn always_valid_preference(
+    pair: &PairEvidence,
+    alpha: f64,
+    mde: Option<f64>,
+) -> Option<(f64, Lift)> {
+    let units = pair.prefer_first + pair.prefer_second + pair.tied;
+    if units < 2 {
+        return None;
+    }
+    let delta = (pair.prefer_first as f64 + pair.tied as f64 / 2.0) / units as f64 - 0.5;
+    always_valid(pair, delta, alpha, mde).ok()
+}
+
 /// The two-sided mSPRT on Δ: the estimate's variance is the per-unit scores' sample variance
 /// over n (floored, see the module doc); the mixing variance is the larger of mde² and the
 /// data-scaled ρ²σ̂² of the asymptotic confidence sequence tuned to `HORIZON_UNITS`.

@@ -33,8 +33,8 @@ pub use compare::{CupedLift, Lift};
 pub use decide::{decide, Verdict};
 pub use holdout::{holdout_report, ExposedSource, HoldoutComparison, HoldoutReport, HOLDOUT_ALPHA};
 pub use interleaving::{
-    analyze_interleaving, analyze_pair, interleaving_method, unit_scores, InterleavingReport,
-    InterleavingSampleSize, Preference, BOOTSTRAP_RESAMPLES,
+    always_valid_preference, analyze_interleaving, analyze_pair, interleaving_method, unit_scores,
+    InterleavingReport, InterleavingSampleSize, Preference, BOOTSTRAP_RESAMPLES,
 };
 pub use lifecycle::{describe, step, Action, Command, IllegalCommand, Input, BREACH_PREFIX};
 pub use preregistration::{check_preregistration, PreRegistration};
