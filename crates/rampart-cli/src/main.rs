@@ -2,6 +2,7 @@
 //! line on stderr and a non-zero exit code.
 
 mod client;
+mod demo;
 mod experiments;
 mod export;
 mod plan;
@@ -106,6 +107,10 @@ enum Command {
     /// Write exposures, outcome events, impressions and the decision log to CSV files, by time
     /// range. Reads the data directory directly; the server may keep running.
     Export(Box<export::ExportArgs>),
+    /// The whole system in one process: toy models, simulated users on a fast clock, and three
+    /// stories told live (a bad candidate rolled back, a good one promoted, a bake-off's winner
+    /// shipped).
+    Demo(Box<demo::DemoArgs>),
     /// Show models, rollouts and experiments of a running server.
     Status {
         #[command(flatten)]
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::plan(&args),
         Command::Export(args) => export::export(&args),
         Command::Simulate(args) => simulate::simulate(&args),
+        Command::Demo(args) => demo::demo(&args),
         Command::Rollout {
             verb,
             target,

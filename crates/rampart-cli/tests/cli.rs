@@ -1,13 +1,15 @@
 //! Tests of the real `rampart` binary: its commands, reload on SIGHUP, durability of
 //! acknowledged events across a SIGKILL, the rollout verbs (`rollout`, `log`, `kill`), and the
 //! experiment verbs with their reports (`experiment`, `report`), the planner (`plan`), the CSV
-//! export (`export`), the strategy simulator (`simulate`), and bearer tokens (`--token`, `RAMPART_TOKEN`, the loopback-only refusal).
+//! export (`export`), the strategy simulator (`simulate`), bearer tokens (`--token`,
+//! `RAMPART_TOKEN`, the loopback-only refusal), and the demo (`demo`).
 //! Built as one test binary (one link step).
 
 mod support;
 
 mod auth;
 mod commands;
+mod demo;
 mod durability;
 mod export;
 mod plan;

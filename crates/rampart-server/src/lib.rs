@@ -31,7 +31,9 @@ mod writer;
 
 pub use app::{router, Shared, OPENAPI};
 pub use auth::{is_loopback, load_tokens, Access, Tokens, POLICY};
-pub use clock::{now_ms, parse_rfc3339};
+pub use clock::{
+    accelerate, now_ms, parse_rfc3339, speed, wall_ms, Acceleration, ClockError, MAX_SPEED,
+};
 pub use controller::{read_providers, tick, tick_with, LastLook};
 pub use dashboard::{Asset as DashboardAsset, ASSETS as DASHBOARD_ASSETS};
 pub use error::ApiError;
