@@ -99,8 +99,8 @@ enum Command {
     /// Choose between interleaving and a staged rollout, and size both: checklist, sample sizes,
     /// durations and a config block to paste.
     Plan(Box<plan::PlanArgs>),
-    /// Write exposures, outcome events, impressions and the decision log to CSV files, by time
-    /// range. Reads the data directory directly; the server may keep running.
+    /// Write exposures, outcome events, impressions and the decision log to CSV or Parquet
+    /// files, by time range. Reads the data directory directly; the server may keep running.
     Export(Box<export::ExportArgs>),
     /// Show models, rollouts and experiments of a running server.
     Status {
