@@ -1,13 +1,16 @@
 //! `rampart export`: the log (exposures, outcome events, impressions) and the decision log of a
-//! data directory as CSV files, filtered by time, read through the store's lock-free reader so
-//! the server can keep running.
+//! data directory as CSV or Parquet files, filtered by time, read through the store's lock-free
+//! reader so the server can keep running.
 //!
-//! Files follow RFC 4180: a header row, CRLF line ends, a field quoted when it holds a comma, a
-//! quote, CR or LF, quotes doubled. Rows are written as they are read (nothing is collected),
-//! into `NAME.csv.partial` files renamed into place only when all four are complete.
+//! The four tables are declared once, as data ([`EXPOSURES`], [`EVENTS`], [`IMPRESSIONS`],
+//! [`DECISIONS`]: column names and [`Kind`]s); each row is a slice of typed [`Cell`]s that a
+//! [`TableWriter`] of the chosen format writes as it comes (nothing is collected beyond one
+//! Parquet row group). Files are written as `NAME.EXT.partial` and renamed into place only when
+//! all four are complete.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+mod csv;
+mod parquet_file;
+
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
@@ -24,7 +27,7 @@ pub struct ExportArgs {
     /// The config file, read only for server.data_dir.
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Where to write the CSV files (created if missing; files of the same name are replaced).
+    /// Where to write the files (created if missing; files of the same name are replaced).
     #[arg(long)]
     out: PathBuf,
     /// Only records with ts at or after this time (RFC 3339 or Unix milliseconds).
@@ -33,6 +36,7 @@ pub struct ExportArgs {
     /// Only records with ts before this time (RFC 3339 or Unix milliseconds).
     #[arg(long)]
     to: Option<String>,
+    /// File format: csv (text, opens anywhere) or parquet (typed columns, compressed).
     #[arg(long, value_enum, default_value_t)]
     format: ExportFormat,
     /// Print the row counts as JSON.
@@ -40,18 +44,25 @@ pub struct ExportArgs {
     json: bool,
 }
 
-#[derive(Clone, Copy, Default, ValueEnum)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     #[default]
     Csv,
     Parquet,
 }
 
+impl ExportFormat {
+    fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Parquet => "parquet",
+        }
+    }
+}
+
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("Parquet export is planned but not available yet; use --format csv")]
-    ParquetPlanned,
     #[error(
         "--{flag} {value:?} is neither Unix milliseconds nor RFC 3339 (e.g. 2026-01-31T12:00:00Z)"
     )]
@@ -66,6 +77,11 @@ pub enum ExportError {
     Io {
         path: String,
         source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Parquet {
+        path: String,
+        source: ::parquet::errors::ParquetError,
     },
     #[error("cannot write the {what} of row {key} as JSON: {source}")]
     Json {
@@ -84,11 +100,132 @@ pub struct Counts {
     pub decisions: u64,
 }
 
+/// What a column holds; each format maps it to its own types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A signed 64-bit integer.
+    Int,
+    /// An unsigned 64-bit integer.
+    UInt,
+    /// Unix milliseconds, UTC.
+    Time,
+    Text,
+    /// Text that may be missing.
+    OptText,
+    /// A number that may be missing.
+    OptNum,
+    /// JSON text.
+    Json,
+}
+
+/// One value of a row; its kind must be its column's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Int(i64),
+    UInt(u64),
+    Time(Millis),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    OptNum(Option<f64>),
+    Json(String),
+}
+
+impl Cell<'_> {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Cell::Int(_) => Kind::Int,
+            Cell::UInt(_) => Kind::UInt,
+            Cell::Time(_) => Kind::Time,
+            Cell::Text(_) => Kind::Text,
+            Cell::OptText(_) => Kind::OptText,
+            Cell::OptNum(_) => Kind::OptNum,
+            Cell::Json(_) => Kind::Json,
+        }
+    }
+}
+
+/// A table's name (the file's stem) and columns.
+#[derive(Debug)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [(&'static str, Kind)],
+}
+
+pub const EXPOSURES: Table = Table {
+    name: "exposures",
+    columns: &[
+        ("seq", Kind::Int),
+        ("ts", Kind::Time),
+        ("model", Kind::Text),
+        ("unit", Kind::Text),
+        ("variant", Kind::Text),
+        ("reason", Kind::Text),
+        ("entity_kind", Kind::OptText),
+        ("entity", Kind::OptText),
+        ("assignment_id", Kind::UInt),
+        ("segments", Kind::Json),
+    ],
+};
+
+pub const EVENTS: Table = Table {
+    name: "events",
+    columns: &[
+        ("seq", Kind::Int),
+        ("ts", Kind::Time),
+        ("id", Kind::Text),
+        ("type", Kind::Text),
+        ("unit", Kind::Text),
+        ("model", Kind::Text),
+        ("value", Kind::OptNum),
+        ("attributes", Kind::Json),
+    ],
+};
+
+pub const IMPRESSIONS: Table = Table {
+    name: "impressions",
+    columns: &[
+        ("seq", Kind::Int),
+        ("ts", Kind::Time),
+        ("model", Kind::Text),
+        ("experiment", Kind::Text),
+        ("unit", Kind::Text),
+        ("impression_id", Kind::Text),
+        ("variants", Kind::Json),
+        ("impression", Kind::Json),
+    ],
+};
+
+pub const DECISIONS: Table = Table {
+    name: "decisions",
+    columns: &[
+        ("id", Kind::Int),
+        ("ts", Kind::Time),
+        ("entity_kind", Kind::Text),
+        ("entity", Kind::Text),
+        ("action", Kind::Text),
+        ("from_state", Kind::Text),
+        ("to_state", Kind::Text),
+        ("reason", Kind::Text),
+        ("actor", Kind::Text),
+        ("evidence", Kind::Json),
+    ],
+};
+
+const TABLES: [&Table; 4] = [&EXPOSURES, &EVENTS, &IMPRESSIONS, &DECISIONS];
+
+/// One file being written row by row.
+pub trait TableWriter {
+    fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ExportError>;
+    /// Completes and syncs the file; returns the number of rows.
+    fn finish(self: Box<Self>) -> Result<u64, ExportError>;
+}
+
 pub fn export(args: &ExportArgs) -> Result<(), String> {
     let counts = run(args).map_err(|e| e.to_string())?;
     if args.json {
         let body = serde_json::json!({
             "out": args.out.display().to_string(),
+            "format": args.format.extension(),
             "exposures": counts.exposures,
             "events": counts.events,
             "impressions": counts.impressions,
@@ -97,24 +234,25 @@ pub fn export(args: &ExportArgs) -> Result<(), String> {
         println!("{body}");
         return Ok(());
     }
+    let ext = args.format.extension();
     table::print(
         &["FILE", "ROWS"],
         [
-            ("exposures.csv", counts.exposures),
-            ("events.csv", counts.events),
-            ("impressions.csv", counts.impressions),
-            ("decisions.csv", counts.decisions),
+            (EXPOSURES.name, counts.exposures),
+            (EVENTS.name, counts.events),
+            (IMPRESSIONS.name, counts.impressions),
+            (DECISIONS.name, counts.decisions),
         ]
         .into_iter()
-        .map(|(file, n)| vec![args.out.join(file).display().to_string(), n.to_string()]),
+        .map(|(name, n)| {
+            let file = args.out.join(format!("{name}.{ext}"));
+            vec![file.display().to_string(), n.to_string()]
+        }),
     );
     Ok(())
 }
 
 fn run(args: &ExportArgs) -> Result<Counts, ExportError> {
-    if let ExportFormat::Parquet = args.format {
-        return Err(ExportError::ParquetPlanned);
-    }
     let range = TimeRange {
         from: args
             .from
@@ -149,19 +287,17 @@ fn run(args: &ExportArgs) -> Result<Counts, ExportError> {
         path: args.out.display().to_string(),
         source,
     })?;
-    let files = write_all(&mut reader, range, &args.out);
+    let files = write_all(&mut reader, range, &args.out, args.format);
     if files.is_err() {
-        for name in NAMES {
-            let _ = std::fs::remove_file(partial(&args.out, name));
+        for t in TABLES {
+            let _ = std::fs::remove_file(partial(&args.out, t, args.format));
         }
     }
     files
 }
 
-const NAMES: [&str; 4] = ["exposures", "events", "impressions", "decisions"];
-
-fn partial(out: &Path, name: &str) -> PathBuf {
-    out.join(format!("{name}.csv.partial"))
+fn partial(out: &Path, table: &Table, format: ExportFormat) -> PathBuf {
+    out.join(format!("{}.{}.partial", table.name, format.extension()))
 }
 
 /// Unix milliseconds (digits, optionally signed) or RFC 3339 text.
@@ -178,152 +314,103 @@ pub fn parse_time(flag: &'static str, value: &str) -> Result<Millis, ExportError
     })
 }
 
+/// Creates `TABLE.EXT.partial` in `out`.
+fn create(
+    out: &Path,
+    table: &'static Table,
+    format: ExportFormat,
+) -> Result<Box<dyn TableWriter>, ExportError> {
+    let path = partial(out, table, format);
+    Ok(match format {
+        ExportFormat::Csv => Box::new(csv::CsvFile::create(path, table)?),
+        ExportFormat::Parquet => Box::new(parquet_file::ParquetFile::create(path, table)?),
+    })
+}
+
 /// Writes the four files from one snapshot, then renames them into place.
 fn write_all(
     reader: &mut SqliteReader,
     range: TimeRange,
     out: &Path,
+    format: ExportFormat,
 ) -> Result<Counts, ExportError> {
     let snapshot = reader.snapshot()?;
     let mut counts = Counts::default();
 
-    let mut csv = CsvFile::create(
-        out,
-        "exposures",
-        &[
-            "seq",
-            "ts_ms",
-            "ts",
-            "model",
-            "unit",
-            "variant",
-            "reason",
-            "entity_kind",
-            "entity",
-            "assignment_id",
-            "segments",
-        ],
-    )?;
+    let mut file = create(out, &EXPOSURES, format)?;
     snapshot.exposures(range, |seq, x| {
-        let (kind, name) = match &x.entity {
-            Some((kind, name)) => (kind.as_str(), name.as_str()),
-            None => ("", ""),
-        };
-        csv.row([
-            &seq.to_string(),
-            &x.ts.to_string(),
-            &table::rfc3339(x.ts),
-            &x.model,
-            &x.unit,
-            &x.variant,
-            x.reason.as_str(),
-            kind,
-            name,
-            &x.assignment_id.to_string(),
-            &json("segments", seq, &x.segments)?,
+        let (kind, name) = x
+            .entity
+            .as_ref()
+            .map(|(kind, name)| (kind.as_str(), name.as_str()))
+            .unzip();
+        file.row(&[
+            Cell::Int(seq),
+            Cell::Time(x.ts),
+            Cell::Text(&x.model),
+            Cell::Text(&x.unit),
+            Cell::Text(&x.variant),
+            Cell::Text(x.reason.as_str()),
+            Cell::OptText(kind),
+            Cell::OptText(name),
+            Cell::UInt(x.assignment_id),
+            Cell::Json(json("segments", seq, &x.segments)?),
         ])
     })?;
-    counts.exposures = csv.finish()?;
+    counts.exposures = file.finish()?;
 
-    let mut csv = CsvFile::create(
-        out,
-        "events",
-        &[
-            "seq",
-            "ts_ms",
-            "ts",
-            "id",
-            "type",
-            "unit",
-            "model",
-            "value",
-            "attributes",
-        ],
-    )?;
+    let mut file = create(out, &EVENTS, format)?;
     snapshot.events(range, |seq, e| {
-        csv.row([
-            &seq.to_string(),
-            &e.ts.to_string(),
-            &table::rfc3339(e.ts),
-            &e.id,
-            &e.kind,
-            &e.unit,
-            &e.model,
-            &e.value.map(|v| v.to_string()).unwrap_or_default(),
-            &json("attributes", seq, &e.attributes)?,
+        file.row(&[
+            Cell::Int(seq),
+            Cell::Time(e.ts),
+            Cell::Text(&e.id),
+            Cell::Text(&e.kind),
+            Cell::Text(&e.unit),
+            Cell::Text(&e.model),
+            Cell::OptNum(e.value),
+            Cell::Json(json("attributes", seq, &e.attributes)?),
         ])
     })?;
-    counts.events = csv.finish()?;
+    counts.events = file.finish()?;
 
-    let mut csv = CsvFile::create(
-        out,
-        "impressions",
-        &[
-            "seq",
-            "ts_ms",
-            "ts",
-            "model",
-            "experiment",
-            "unit",
-            "impression_id",
-            "variants",
-            "impression",
-        ],
-    )?;
+    let mut file = create(out, &IMPRESSIONS, format)?;
     snapshot.impressions(range, |seq, m| {
-        csv.row([
-            &seq.to_string(),
-            &m.ts.to_string(),
-            &table::rfc3339(m.ts),
-            &m.model,
-            &m.experiment,
-            &m.unit,
-            &m.impression_id,
-            &json("variants", seq, &m.variants)?,
-            &json("impression", seq, &m.impression)?,
+        file.row(&[
+            Cell::Int(seq),
+            Cell::Time(m.ts),
+            Cell::Text(&m.model),
+            Cell::Text(&m.experiment),
+            Cell::Text(&m.unit),
+            Cell::Text(&m.impression_id),
+            Cell::Json(json("variants", seq, &m.variants)?),
+            Cell::Json(json("impression", seq, &m.impression)?),
         ])
     })?;
-    counts.impressions = csv.finish()?;
+    counts.impressions = file.finish()?;
 
-    let mut csv = CsvFile::create(
-        out,
-        "decisions",
-        &[
-            "id",
-            "ts_ms",
-            "ts",
-            "entity_kind",
-            "entity",
-            "action",
-            "from_state",
-            "to_state",
-            "reason",
-            "actor",
-            "evidence",
-        ],
-    )?;
+    let mut file = create(out, &DECISIONS, format)?;
     snapshot.decisions(range, |d| {
-        csv.row([
-            &d.id.to_string(),
-            &d.ts.to_string(),
-            &table::rfc3339(d.ts),
-            d.entity_kind.as_str(),
-            &d.entity,
-            &d.action,
-            &d.from_state,
-            &d.to_state,
-            &d.reason,
-            &d.actor,
-            &json("evidence", d.id, &d.evidence)?,
+        file.row(&[
+            Cell::Int(d.id),
+            Cell::Time(d.ts),
+            Cell::Text(d.entity_kind.as_str()),
+            Cell::Text(&d.entity),
+            Cell::Text(&d.action),
+            Cell::Text(&d.from_state),
+            Cell::Text(&d.to_state),
+            Cell::Text(&d.reason),
+            Cell::Text(&d.actor),
+            Cell::Json(json("evidence", d.id, &d.evidence)?),
         ])
     })?;
-    counts.decisions = csv.finish()?;
+    counts.decisions = file.finish()?;
     drop(snapshot);
 
     // Every file is complete: only now do they replace what was there.
-    for name in NAMES {
-        let to = out.join(format!("{name}.csv"));
-        std::fs::rename(partial(out, name), &to).map_err(|source| ExportError::Io {
+    for t in TABLES {
+        let to = out.join(format!("{}.{}", t.name, format.extension()));
+        std::fs::rename(partial(out, t, format), &to).map_err(|source| ExportError::Io {
             path: to.display().to_string(),
             source,
         })?;
@@ -339,98 +426,9 @@ fn json<T: serde::Serialize + ?Sized>(
     serde_json::to_string(value).map_err(|source| ExportError::Json { what, key, source })
 }
 
-/// One CSV file being written; `rows` counts data rows (the header excluded).
-struct CsvFile {
-    path: PathBuf,
-    out: BufWriter<File>,
-    rows: u64,
-}
-
-impl CsvFile {
-    /// Creates `NAME.csv.partial` in `dir` and writes the header row.
-    fn create(dir: &Path, name: &str, header: &[&str]) -> Result<CsvFile, ExportError> {
-        let path = partial(dir, name);
-        let file = File::create(&path).map_err(|source| ExportError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let mut csv = CsvFile {
-            path,
-            out: BufWriter::new(file),
-            rows: 0,
-        };
-        csv.write(header)?;
-        Ok(csv)
-    }
-
-    fn row<const N: usize>(&mut self, fields: [&str; N]) -> Result<(), ExportError> {
-        self.write(&fields)?;
-        self.rows += 1;
-        Ok(())
-    }
-
-    fn write(&mut self, fields: &[&str]) -> Result<(), ExportError> {
-        let mut line = String::new();
-        write_row(&mut line, fields);
-        self.out
-            .write_all(line.as_bytes())
-            .map_err(|source| self.io(source))
-    }
-
-    /// Flushes and syncs the file; returns the number of data rows.
-    fn finish(mut self) -> Result<u64, ExportError> {
-        self.out.flush().map_err(|source| self.io(source))?;
-        self.out
-            .get_ref()
-            .sync_all()
-            .map_err(|source| self.io(source))?;
-        Ok(self.rows)
-    }
-
-    fn io(&self, source: std::io::Error) -> ExportError {
-        ExportError::Io {
-            path: self.path.display().to_string(),
-            source,
-        }
-    }
-}
-
-/// Appends one RFC 4180 record (fields and the CRLF) to `line`.
-fn write_row(line: &mut String, fields: &[&str]) {
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        if field.contains([',', '"', '\r', '\n']) {
-            line.push('"');
-            line.push_str(&field.replace('"', "\"\""));
-            line.push('"');
-        } else {
-            line.push_str(field);
-        }
-    }
-    line.push_str("\r\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(fields: &[&str]) -> String {
-        let mut line = String::new();
-        write_row(&mut line, fields);
-        line
-    }
-
-    #[test]
-    fn quotes_only_fields_that_need_it() {
-        assert_eq!(row(&["a", "b c", ""]), "a,b c,\r\n");
-        assert_eq!(
-            row(&["x,y", "say \"hi\""]),
-            "\"x,y\",\"say \"\"hi\"\"\"\r\n"
-        );
-        assert_eq!(row(&["l1\nl2", "r\r"]), "\"l1\nl2\",\"r\r\"\r\n");
-    }
 
     #[test]
     fn parses_times_in_both_forms() {
@@ -450,6 +448,21 @@ mod tests {
         for bad in ["", "-", "yesterday", "2023-11-14", "12e3"] {
             let e = parse_time("to", bad).unwrap_err();
             assert!(e.to_string().starts_with("--to "), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_table_has_one_time_column_named_ts_after_its_key() {
+        // The CSV files spell `ts` as the two columns `ts_ms, ts`; the Parquet files as one.
+        for t in TABLES {
+            let kinds: Vec<Kind> = t.columns.iter().map(|c| c.1).collect();
+            assert_eq!(t.columns[1], ("ts", Kind::Time), "{}", t.name);
+            assert_eq!(
+                kinds.iter().filter(|k| **k == Kind::Time).count(),
+                1,
+                "{}",
+                t.name
+            );
         }
     }
 }

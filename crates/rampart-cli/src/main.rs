@@ -104,8 +104,8 @@ enum Command {
     /// Rehearse a release: play rampart's staged rollout, fixed-threshold gates, A/B tests and
     /// interleaving on a simulated scenario over many seeds, and compare them.
     Simulate(Box<simulate::SimulateArgs>),
-    /// Write exposures, outcome events, impressions and the decision log to CSV files, by time
-    /// range. Reads the data directory directly; the server may keep running.
+    /// Write exposures, outcome events, impressions and the decision log to CSV or Parquet
+    /// files, by time range. Reads the data directory directly; the server may keep running.
     Export(Box<export::ExportArgs>),
     /// The whole system in one process: toy models, simulated users on a fast clock, and three
     /// stories told live (a bad candidate rolled back, a good one promoted, a bake-off's winner

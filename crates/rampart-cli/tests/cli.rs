@@ -1,7 +1,7 @@
 //! Tests of the real `rampart` binary: its commands, reload on SIGHUP, durability of
 //! acknowledged events across a SIGKILL, the rollout verbs (`rollout`, `log`, `kill`), and the
 //! experiment verbs with their reports (`experiment`, `report`), the planner (`plan`), the CSV
-//! export (`export`), the strategy simulator (`simulate`), bearer tokens (`--token`,
+//! and Parquet export (`export`), the strategy simulator (`simulate`), bearer tokens (`--token`,
 //! `RAMPART_TOKEN`, the loopback-only refusal), and the demo (`demo`).
 //! Built as one test binary (one link step).
 

@@ -163,3 +163,27 @@ pub fn eventually<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// Whether a peer program the test needs is present. When it is missing the test prints
+/// `skipped: WHAT not installed` and should return, unless `RAMPART_REQUIRE_PEERS` is set (as CI
+/// sets it), where a missing peer fails the test.
+pub fn peer(what: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var_os("RAMPART_REQUIRE_PEERS").is_some() {
+        panic!("{what} not installed, and RAMPART_REQUIRE_PEERS is set");
+    }
+    println!("skipped: {what} not installed");
+    false
+}
+
+/// Whether `python3` can import the `duckdb` module (`pip install duckdb`).
+pub fn has_python_duckdb() -> bool {
+    Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
