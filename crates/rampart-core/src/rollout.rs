@@ -421,7 +421,7 @@ impl Transition<'_> {
             crate::config::Control::None => a.candidate_units >= min_units,
         };
         if long_enough && enough_units && ready {
-            let duration = crate::config::Duration::from_millis(elapsed as u64);
+            let duration = crate::config::Duration::from_millis(elapsed as u64).elapsed();
             let reason = match (&winner, &stage.experiment) {
                 (Some(w), Some(name)) => {
                     self.next.candidate = Some(w.clone());

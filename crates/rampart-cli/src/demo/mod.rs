@@ -534,39 +534,8 @@ fn decision_line(clock: &DemoClock, d: &Value) -> String {
         clock.real_offset(ts),
         d["entity"].as_str().unwrap_or("?"),
         d["action"].as_str().unwrap_or("?"),
-        humanize(d["reason"].as_str().unwrap_or(""))
+        d["reason"].as_str().unwrap_or("")
     )
-}
-
-/// Rewrites `after 11554055ms` in a reason as `after 3h 12m 34s`: stage times measured on a
-/// running clock are rarely whole hours.
-pub fn humanize(reason: &str) -> String {
-    let mut out = String::with_capacity(reason.len());
-    let mut rest = reason;
-    while let Some(at) = rest.find("after ") {
-        let (head, tail) = rest.split_at(at + "after ".len());
-        out.push_str(head);
-        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
-        match (
-            tail[..digits].parse::<u64>(),
-            tail[digits..].strip_prefix("ms"),
-        ) {
-            (Ok(ms), Some(after)) if digits > 0 => {
-                let secs = ms / 1_000;
-                let (h, m, s) = (secs / 3_600, secs / 60 % 60, secs % 60);
-                let text = match (h, m) {
-                    (0, 0) => format!("{s}s"),
-                    (0, _) => format!("{m}m {s}s"),
-                    _ => format!("{h}h {m}m"),
-                };
-                out.push_str(&text);
-                rest = after;
-            }
-            _ => rest = tail,
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// `12,345`.
@@ -732,10 +701,7 @@ fn print_summary(
             d["from_state"].as_str().unwrap_or("?"),
             d["to_state"].as_str().unwrap_or("?"),
         );
-        println!(
-            "      why: {}",
-            humanize(d["reason"].as_str().unwrap_or(""))
-        );
+        println!("      why: {}", d["reason"].as_str().unwrap_or(""));
         if let Some(numbers) = key_numbers(d) {
             println!("      numbers: {numbers}");
         }
@@ -860,21 +826,6 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(12_345_678), "12,345,678");
-    }
-
-    #[test]
-    fn stage_times_read_as_hours_and_minutes() {
-        assert_eq!(
-            humanize("stage 1 passed: every gate passes after 11554055ms with 685 candidate"),
-            "stage 1 passed: every gate passes after 3h 12m with 685 candidate"
-        );
-        assert_eq!(
-            humanize("after 95000ms, after 4s"),
-            "after 1m 35s, after 4s"
-        );
-        assert_eq!(humanize("after 999ms"), "after 0s");
-        assert_eq!(humanize("nothing after this"), "nothing after this");
-        assert_eq!(humanize("after 12 units"), "after 12 units");
     }
 
     fn rollout(name: &str, status: &str, started_at: Option<Millis>) -> Value {

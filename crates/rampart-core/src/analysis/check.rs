@@ -26,7 +26,7 @@ pub(crate) enum Missing {
     NoControl,
     #[error("no evidence yet for the {arm} ({variant})")]
     NoData { arm: &'static str, variant: String },
-    #[error("the {arm} has {n} observation(s); at least 2 are needed")]
+    #[error("the {arm} has {n} observation(s); at least {MIN_OBSERVATIONS} are needed before its noise can be estimated")]
     TooFew { arm: &'static str, n: u64 },
     #[error("the {arm}'s denominator sums to 0, so its ratio is undefined")]
     ZeroDenominator { arm: &'static str },
@@ -133,11 +133,16 @@ fn finite(values: &[f64]) -> Result<(), Missing> {
     }
 }
 
+/// Observations an arm needs before a check reads it. The tests use the normal approximation with
+/// the variance estimated from the data; on a handful of units that estimate can be near zero
+/// (say, every early unit without an outcome yet) and a harm test would fire on noise.
+pub const MIN_OBSERVATIONS: u64 = 30;
+
 /// Mean per unit (per event for latency) or, for ratio metrics, Σ num / Σ den with the
 /// delta-method variance of Deng et al. (2018).
 fn arm(stats: &MetricStats, arm: &'static str) -> Result<Arm, Missing> {
     let n = stats.n;
-    if n < 2 {
+    if n < MIN_OBSERVATIONS {
         return Err(Missing::TooFew { arm, n });
     }
     let nf = n as f64;
@@ -175,7 +180,7 @@ fn share_beyond(
         .as_ref()
         .ok_or(Missing::NoHistogram { arm })?;
     let n = h.count();
-    if n < 2 {
+    if n < MIN_OBSERVATIONS {
         return Err(Missing::TooFew { arm, n });
     }
     // Bins are compared by their representative value, within 0.5% of every value in them.
@@ -288,7 +293,7 @@ pub(super) fn comparison(
             .as_ref()
             .ok_or(Missing::NoHistogram { arm: "control" })?;
         let nc = reference.count();
-        if nc < 2 {
+        if nc < MIN_OBSERVATIONS {
             return Err(Missing::TooFew {
                 arm: "control",
                 n: nc,

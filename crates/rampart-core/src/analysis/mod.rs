@@ -28,7 +28,7 @@ use crate::evidence::{EntityEvidence, VariantEvidence};
 use check::{Missing, Quantity, Side, Tested};
 use provider::{Context, Readings};
 
-pub use check::{HORIZON_UNITS, MIN_RELATIVE_EFFECT};
+pub use check::{HORIZON_UNITS, MIN_OBSERVATIONS, MIN_RELATIVE_EFFECT};
 
 /// Significance level of a gate that sets no `alpha`.
 pub const DEFAULT_ALPHA: f64 = 0.05;

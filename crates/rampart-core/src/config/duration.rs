@@ -35,6 +35,31 @@ impl Duration {
     pub const fn as_millis(self) -> u64 {
         self.0
     }
+
+    /// A measured span for people: its two largest units, rounded down (`3h 12m`, `2d 4h`,
+    /// `45s`, `850ms`). `Display` instead prints the exact value in one unit, as config is written.
+    pub fn elapsed(self) -> String {
+        let mut parts = Vec::with_capacity(2);
+        let mut rest = self.0;
+        for (unit, factor) in UNITS.iter().rev() {
+            let n = rest / factor;
+            rest %= factor;
+            if n > 0 {
+                parts.push(format!("{n}{unit}"));
+            } else if !parts.is_empty() {
+                // A zero after the first unit ends the span: `2h`, not `2h 0m`.
+                break;
+            }
+            if parts.len() == 2 {
+                break;
+            }
+        }
+        if parts.is_empty() {
+            "0ms".to_string()
+        } else {
+            parts.join(" ")
+        }
+    }
 }
 
 impl FromStr for Duration {
@@ -86,6 +111,19 @@ impl<'de> Deserialize<'de> for Duration {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn elapsed_spans_read_in_their_two_largest_units() {
+        let d = super::Duration::from_millis;
+        assert_eq!(d(11_554_055).elapsed(), "3h 12m");
+        assert_eq!(d(7_200_000).elapsed(), "2h");
+        assert_eq!(d(7_205_000).elapsed(), "2h");
+        assert_eq!(d(187_200_000).elapsed(), "2d 4h");
+        assert_eq!(d(45_300).elapsed(), "45s 300ms");
+        assert_eq!(d(850).elapsed(), "850ms");
+        assert_eq!(d(0).elapsed(), "0ms");
+        assert_eq!(d(1_209_600_000).elapsed(), "2w");
+    }
+
     use super::*;
 
     #[test]
