@@ -2,7 +2,8 @@
 //! model, then outcome events for three metrics (binary, sum, latency) spread over the units.
 //! A plain timing loop: records are built before the clock starts.
 //!
-//! Run: `cargo bench -p rampart-core --bench fold`
+//! Run: `cargo bench -p rampart-core --bench fold`; with `RAMPART_BENCH_MATURITY=2h` the binary
+//! and sum metrics get that maturity, so both entities also keep cohorts.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -69,9 +70,18 @@ impl Rng {
 }
 
 fn main() {
-    let config: Config =
+    let mut config: Config =
         rampart_core::config::load_str(CONFIG, rampart_core::config::Format::Toml, "bench.toml")
             .unwrap_or_else(|e| panic!("bench config: {e}"));
+    if let Ok(maturity) = std::env::var("RAMPART_BENCH_MATURITY") {
+        let maturity = maturity
+            .parse()
+            .unwrap_or_else(|e| panic!("RAMPART_BENCH_MATURITY: {e}"));
+        for m in &mut config.metrics[..2] {
+            m.maturity = Some(maturity);
+        }
+        println!("maturity {maturity} on converted and revenue");
+    }
     let mut rng = Rng(1);
     let countries = ["de", "fr", "us", "jp"];
 
@@ -147,4 +157,22 @@ fn main() {
     let took = start.elapsed().as_secs_f64();
     let units: u64 = ev.map_or(0, |e| e.variants.values().map(|v| v.units).sum());
     println!("snapshot: {:.3} ms ({units} units)", took * 1e3);
+
+    if let Some(ev) = agg.evidence("ramp") {
+        let start = Instant::now();
+        let mature = ev.mature(&config, 1_000 * 3_600_000);
+        let took = start.elapsed().as_secs_f64();
+        if let Some(m) = mature {
+            let n = m
+                .variants
+                .values()
+                .map(|v| v.metrics["converted"].n)
+                .sum::<u64>();
+            println!(
+                "mature view: {:.3} ms ({} cohorts, {n} mature units)",
+                took * 1e3,
+                ev.cohorts.len()
+            );
+        }
+    }
 }

@@ -545,7 +545,7 @@ pub fn look_with_readings(
             assessment: Assessment::default(),
         };
     }
-    let verdicts = assess_gates_with(rollout, config, evidence, readings, state.stage);
+    let verdicts = assess_gates_with(rollout, config, evidence, readings, state.stage, now);
     let mut assessment = summarize(rollout, evidence, &verdicts);
     if let Some(x) = experiment {
         assessment.candidate_units = x.smallest_arm;

@@ -175,6 +175,7 @@ gates = [{gates}]
                 candidate_estimate: None,
                 control_estimate: None,
                 alpha: 0.05,
+                mature: None,
             },
         }
     }

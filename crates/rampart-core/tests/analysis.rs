@@ -126,7 +126,7 @@ impl Traffic {
     }
 
     fn assess(&self) -> Vec<GateVerdict> {
-        assess_gates(self.rollout(), &self.config, &self.evidence())
+        assess_gates(self.rollout(), &self.config, &self.evidence(), self.ts)
     }
 }
 
@@ -542,7 +542,7 @@ fn a_comparison_without_a_control_is_inconclusive() {
     t.units("v2", 1_000, None, binary("purchase", 0.5));
     let mut rollout = t.rollout().clone();
     rollout.control = Control::None;
-    let verdicts = assess_gates(&rollout, &t.config, &t.evidence());
+    let verdicts = assess_gates(&rollout, &t.config, &t.evidence(), t.ts);
     assert_outcome(only(&verdicts), Outcome::Inconclusive);
     assert!(verdicts[0].message.contains("control group"));
 }
@@ -614,7 +614,7 @@ fn monte_carlo_false_alarms_under_continuous_monitoring() {
                 s.sum += hits;
                 s.sum_sq += hits;
             }
-            let verdicts = assess_gates(&rollout, &config, &ev);
+            let verdicts = assess_gates(&rollout, &config, &ev, 0);
             assert_eq!(verdicts.len(), 2);
             alarmed[0] |= verdicts[0].harm;
             alarmed[1] |= verdicts[1].harm;
@@ -645,4 +645,116 @@ fn monte_carlo_false_alarms_under_continuous_monitoring() {
         naive > alpha + mc_error,
         "the naive test alarmed in only {naive} of runs: the simulation cannot tell"
     );
+}
+
+// ----------------------------------------------------------------------------------------------
+// Maturity: comparisons on units of the same exposure age
+
+const HOUR: i64 = 3_600_000;
+
+/// [`config`] with `maturity` on the conversion metric.
+fn config_with_maturity(gates: &str, maturity: &str) -> Config {
+    let mut c = config(gates);
+    c.metrics[0].maturity = Some(maturity.parse().expect("a duration"));
+    c.validate("test").expect("valid with maturity");
+    c
+}
+
+const CONVERSION_VS_CONTROL: &str =
+    r#"{ metric = "conversion", compare = "control", margin = -0.1 }"#;
+
+/// Old units of both arms, all conversions in, then a ramp-up: fresh units (no conversion has
+/// arrived yet) mostly on the candidate, in `de` only.
+fn ramped(config: Config, candidate_rate: f64) -> Traffic {
+    let mut t = Traffic::new(config);
+    t.ts = 0;
+    for c in ["de", "fr"] {
+        t.units("v1", 10_000, Some(c), binary("purchase", 0.10));
+        t.units("v2", 10_000, Some(c), binary("purchase", candidate_rate));
+    }
+    t.ts = 5 * HOUR;
+    t.units("v2", 30_000, Some("de"), |_| vec![]);
+    t.units("v1", 3_000, Some("de"), |_| vec![]);
+    t
+}
+
+#[test]
+fn fresh_units_make_a_naive_comparison_fail_but_mature_units_pass() {
+    // Without maturity: the candidate's fresh units read as non-converting, overall and in de.
+    let naive = ramped(config(CONVERSION_VS_CONTROL), 0.11).assess();
+    assert_eq!(naive[0].outcome, Outcome::Fail, "{}", naive[0].message);
+    assert_eq!(naive[0].numbers.n_candidate, 50_000);
+    assert!(naive[0].numbers.mature.is_none());
+    assert!(naive
+        .iter()
+        .any(|v| v.segment == Some(("country".into(), "de".into())) && v.harm));
+
+    // With maturity: only the hour-0 cohorts are 2h old at 5h; the candidate is 10% better.
+    let t = ramped(config_with_maturity(CONVERSION_VS_CONTROL, "2h"), 0.11);
+    let v = t.assess();
+    assert_eq!(v.len(), 1, "no segment fails: {v:?}");
+    assert_eq!(v[0].outcome, Outcome::Pass, "{}", v[0].message);
+    let n = &v[0].numbers;
+    assert_eq!((n.n_candidate, n.n_control), (20_000, 20_000));
+    let mature = n.mature.expect("maturity is reported");
+    assert_eq!(mature.maturity_ms, 2 * HOUR as u64);
+    assert_eq!(
+        (mature.exposed_candidate, mature.exposed_control),
+        (50_000, 23_000)
+    );
+    assert!((n.candidate_estimate.unwrap() - 0.11).abs() < 1e-9);
+    assert!((n.control_estimate.unwrap() - 0.10).abs() < 1e-9);
+    assert!(
+        v[0].message.ends_with(
+            "(mature units: exposed ≥ 2h ago; 20000 of 50000 candidate and 20000 of 23000 control units)"
+        ),
+        "{}",
+        v[0].message
+    );
+
+    // Before any cohort is old enough nothing is compared: inconclusive, never a pass.
+    let early = assess_gates(t.rollout(), &t.config, &t.evidence(), 2 * HOUR);
+    assert_eq!(
+        early[0].outcome,
+        Outcome::Inconclusive,
+        "{}",
+        early[0].message
+    );
+    assert_eq!(early[0].numbers.n_candidate, 0);
+    assert!(early[0].message.contains("0 of 50000 candidate"));
+    // Once the fresh cohort is old enough it counts too (its units never converted).
+    let late = assess_gates(t.rollout(), &t.config, &t.evidence(), 8 * HOUR);
+    assert_eq!(late[0].numbers.n_candidate, 50_000);
+    assert_eq!(late[0].outcome, Outcome::Fail, "{}", late[0].message);
+}
+
+#[test]
+fn a_truly_worse_candidate_still_fails_on_mature_units() {
+    // 20% fewer conversions among units of the same age: beyond the 10% margin.
+    let t = ramped(config_with_maturity(CONVERSION_VS_CONTROL, "2h"), 0.08);
+    let v = t.assess();
+    assert_eq!(v[0].outcome, Outcome::Fail, "{}", v[0].message);
+    assert!(v[0].harm);
+    assert_eq!(v[0].numbers.n_candidate, 20_000);
+    assert!(v[0].message.contains("mature units: exposed ≥ 2h ago"));
+
+    // Segments are read on mature units too: harm only in fr, where the candidate is worse.
+    let mut t = Traffic::new(config_with_maturity(CONVERSION_VS_CONTROL, "2h"));
+    t.ts = 0;
+    for (country, rate) in [("de", 0.10), ("fr", 0.05)] {
+        t.units("v1", 10_000, Some(country), binary("purchase", 0.10));
+        t.units("v2", 10_000, Some(country), binary("purchase", rate));
+    }
+    t.ts = 5 * HOUR;
+    t.units("v2", 30_000, Some("de"), |_| vec![]);
+    let v = t.assess();
+    let segments: Vec<_> = v.iter().filter_map(|v| v.segment.clone()).collect();
+    assert_eq!(
+        segments,
+        [("country".to_string(), "fr".to_string())],
+        "{v:?}"
+    );
+    let fr = v.iter().find(|v| v.segment.is_some()).unwrap();
+    assert_eq!(fr.numbers.n_candidate, 10_000);
+    assert_eq!(fr.numbers.mature.unwrap().exposed_candidate, 10_000);
 }

@@ -832,6 +832,60 @@ fn zero_window() {
     );
 }
 
+#[test]
+fn maturity_is_read_and_checked() {
+    let text = BASE.replacen(
+        "event = \"purchase\"\n",
+        "event = \"purchase\"\nmaturity = \"2h\"\n",
+        1,
+    );
+    let config = load_str(&text, Format::Toml, "ok.toml").expect("valid");
+    assert_eq!(config.metrics[0].maturity, Some(Duration::from_secs(7_200)));
+    assert_eq!(config.metrics[1].maturity, None);
+
+    let zero = BASE.replacen(
+        "event = \"purchase\"\n",
+        "event = \"purchase\"\nmaturity = \"0s\"\n",
+        1,
+    );
+    refused(
+        &zero,
+        "metrics[0].maturity",
+        "maturity",
+        "must be longer than 0",
+    );
+    let latency = BASE.replacen(
+        "event = \"response\"\n",
+        "event = \"response\"\nmaturity = \"1h\"\n",
+        1,
+    );
+    refused(
+        &latency,
+        "metrics[2].maturity",
+        "maturity",
+        "a latency metric is counted per event",
+    );
+    let prometheus = with(&[
+        "\n[prometheus]\nurl = \"http://127.0.0.1:9090\"\n",
+        "\n[[metrics]]\nname = \"p99\"\nkind = \"prometheus\"\ngoal = \"decrease\"\nquery = \"up\"\nmaturity = \"1h\"\n",
+    ]);
+    refused(
+        &prometheus,
+        "metrics[3].maturity",
+        "maturity",
+        "a prometheus metric has no units",
+    );
+    let negative = BASE.replacen(
+        "event = \"purchase\"\n",
+        "event = \"purchase\"\nmaturity = \"-1h\"\n",
+        1,
+    );
+    assert_eq!(
+        errors_of(&negative, Format::Toml)[0].field,
+        "metrics[0].maturity"
+    );
+}
+
 // ----------------------------------------------------------------------------------------------
 // Holdouts and traffic shares
 

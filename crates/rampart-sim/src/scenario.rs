@@ -236,6 +236,7 @@ const SECTIONS: &[&str] = &[
     "baseline",
     "candidate",
     "outcomes",
+    "metrics",
     "rollout",
     "fixed_threshold",
     "ab",
@@ -656,7 +657,14 @@ impl Reader<'_> {
             name_of("baseline", "baseline"),
             name_of("candidate", "candidate"),
         );
-        let plan = self.rollout(rollout_json, &names, traffic.as_ref(), ab.as_ref());
+        let maturities = self.maturities(section("metrics"));
+        let plan = self.rollout(
+            rollout_json,
+            &names,
+            traffic.as_ref(),
+            ab.as_ref(),
+            &maturities,
+        );
         let stages: Vec<f64> = plan
             .as_ref()
             .and_then(|c| c.rollout(ROLLOUT))
@@ -1022,12 +1030,34 @@ impl Reader<'_> {
 
     /// Builds the rampart config around the `[rollout]` section (or the default plan) and runs the
     /// config loader on it; its problems are reported at the scenario's `rollout.*` fields.
+    /// `[metrics]`: per metric that arrives late, the `maturity` its rollout gates use.
+    fn maturities(&mut self, value: Option<&Json>) -> BTreeMap<&'static str, Millis> {
+        const METRICS: [&str; 2] = ["conversion", "error_rate"];
+        let mut out = BTreeMap::new();
+        let Some(t) = self.table(value, "metrics", &METRICS).cloned() else {
+            return out;
+        };
+        for name in METRICS {
+            let path = format!("metrics.{name}");
+            let Some(m) = self.table(t.get(name), &path, &["maturity"]).cloned() else {
+                continue;
+            };
+            if let Some(ms) = self.duration(&m, &path, "maturity", Some(0), true) {
+                if ms > 0 {
+                    out.insert(name, ms);
+                }
+            }
+        }
+        out
+    }
+
     fn rollout(
         &mut self,
         value: Option<&Json>,
         (b, c): &(String, String),
         traffic: Option<&Traffic>,
         ab: Option<&AbSettings>,
+        maturities: &BTreeMap<&'static str, Millis>,
     ) -> Option<Config> {
         const KEYS: &[&str] = &["stages", "gates", "control", "on_fail", "segments"];
         let body = match value {
@@ -1057,14 +1087,22 @@ impl Reader<'_> {
             .and_then(|t| t.segment_attribute.clone())
             .map(|a| format!("segments = [{}]\n", toml_inline(&Json::String(a))))
             .unwrap_or_default();
+        let maturity = |name: &str| {
+            maturities
+                .get(name)
+                .map(|ms| format!("maturity = \"{ms}ms\"\n"))
+                .unwrap_or_default()
+        };
         let text = format!(
             "{segments}[[models]]\nname = \"{MODEL}\"\nvariants = [{{ name = {} }}, {{ name = {} }}]\n\n\
-             [[metrics]]\nname = \"conversion\"\nkind = \"binary\"\nevent = \"purchase\"\n\n\
-             [[metrics]]\nname = \"error_rate\"\nkind = \"ratio\"\nnumerator = \"error\"\ndenominator = \"request\"\ngoal = \"decrease\"\n\n\
+             [[metrics]]\nname = \"conversion\"\nkind = \"binary\"\nevent = \"purchase\"\n{}\n\
+             [[metrics]]\nname = \"error_rate\"\nkind = \"ratio\"\nnumerator = \"error\"\ndenominator = \"request\"\ngoal = \"decrease\"\n{}\n\
              [[metrics]]\nname = \"latency\"\nkind = \"latency\"\nevent = \"response\"\n\n\
              [[rollouts]]\nname = \"{ROLLOUT}\"\nmodel = \"{MODEL}\"\nbaseline = {}\ncandidate = {}\n{body}",
             toml_inline(&Json::String(b.clone())),
             toml_inline(&Json::String(c.clone())),
+            maturity("conversion"),
+            maturity("error_rate"),
             toml_inline(&Json::String(b.clone())),
             toml_inline(&Json::String(c.clone())),
         );

@@ -331,3 +331,70 @@ fn interleaving_finds_the_better_ranker() {
     let per_unit = r.worse_units / (r.units as f64);
     assert!(per_unit > 0.0 && per_unit < 0.4, "{per_unit}");
 }
+
+#[test]
+fn maturity_keeps_delayed_conversions_from_rolling_back_a_better_candidate() {
+    let s = example("better-recommender");
+    let maturity = s.config.metric("conversion").and_then(|m| m.maturity);
+    assert_eq!(maturity, Some("3h".parse().unwrap()));
+    let mut naive = s.clone();
+    naive.config.metrics[0].maturity = None;
+    // Seeds whose better candidate the conversion gate rolled back right after a ramp-up, when it
+    // compared the candidate's fresh units with the control's older ones.
+    for seed in [9, 24] {
+        let without = &run_seed(&naive, &[StrategyKind::Rampart], seed).unwrap()[0];
+        assert_eq!(without.ending, Ending::RolledBack, "seed {seed}");
+        assert!(
+            without.reason.contains("conversion vs control"),
+            "{}",
+            without.reason
+        );
+        let with = &run_seed(&s, &[StrategyKind::Rampart], seed).unwrap()[0];
+        assert_eq!(
+            with.ending,
+            Ending::Promoted,
+            "seed {seed}: {}",
+            with.reason
+        );
+    }
+    // A worse candidate is still rolled back on its mature units.
+    let mut worse = s.clone();
+    worse
+        .world
+        .traffic
+        .behaviour
+        .get_mut("v2")
+        .unwrap()
+        .conversion = 0.07;
+    for seed in [1, 2] {
+        let r = &run_seed(&worse, &[StrategyKind::Rampart], seed).unwrap()[0];
+        assert_eq!(r.ending, Ending::RolledBack, "seed {seed}: {}", r.reason);
+        assert!(
+            r.reason.contains("mature units: exposed ≥ 3h ago"),
+            "{}",
+            r.reason
+        );
+    }
+}
+
+#[test]
+fn a_metric_maturity_in_a_scenario_is_checked() {
+    let text = format!("{MINIMAL}\n[metrics.conversion]\nmaturity = \"soon\"\n\n[metrics.latency]\nmaturity = \"1h\"\n");
+    let errors = parse_scenario(&text, "s.toml").unwrap_err();
+    let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["metrics.conversion.maturity", "metrics.latency"],
+        "{errors}"
+    );
+    assert!(
+        errors.0[0].message.contains("invalid duration \"soon\""),
+        "{errors}"
+    );
+    assert!(
+        errors.0[1]
+            .message
+            .contains("valid keys here: conversion, error_rate"),
+        "{errors}"
+    );
+}

@@ -8,7 +8,9 @@
 //!   events beyond the limit) against the limit;
 //! - `compare = "control"`: the change against the concurrent control, in the direction of the
 //!   metric's goal, against the non-inferiority margin;
-//! - segments: the same checks within every segment value, Benjamini–Hochberg across segments.
+//! - segments: the same checks within every segment value, Benjamini–Hochberg across segments;
+//! - a metric with a `maturity` is read on the mature units only (first exposed at least that
+//!   long before the look's `now`, in both arms alike; see [`EntityEvidence::mature`]).
 //!
 //! A gate on a `prometheus` metric reads one number per variant from the readings of the look
 //! instead (see [`provider`]): a plain comparison, no statistical test.
@@ -23,8 +25,10 @@ use std::collections::BTreeMap;
 use rampart_stats::{adjust_p_values, Correction};
 use serde::Serialize;
 
+use crate::config::Duration;
 use crate::config::{Config, Control, Gate, Goal, Metric, Rollout};
-use crate::evidence::{EntityEvidence, VariantEvidence};
+use crate::evidence::{EntityEvidence, MatureEvidence, SegmentEvidence, VariantEvidence};
+use crate::record::Millis;
 use check::{Missing, Quantity, Side, Tested};
 use provider::{Context, Readings};
 
@@ -83,6 +87,21 @@ pub struct GateNumbers {
     pub candidate_estimate: Option<f64>,
     pub control_estimate: Option<f64>,
     pub alpha: f64,
+    /// For a metric with a `maturity`: `n_candidate` and `n_control` count the mature units
+    /// only; this says the maturity and how many units each arm has exposed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mature: Option<MatureUnits>,
+}
+
+/// How many of the units exposed were mature at the look (see [`GateNumbers::mature`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MatureUnits {
+    /// The metric's maturity in milliseconds.
+    pub maturity_ms: u64,
+    /// Units exposed to the candidate (mature or not).
+    pub exposed_candidate: u64,
+    /// Units exposed to the control (mature or not).
+    pub exposed_control: u64,
 }
 
 /// The verdict on one gate of a rollout, overall or in one segment.
@@ -111,7 +130,8 @@ impl GateVerdict {
     }
 }
 
-/// Assesses every gate of `rollout` on `evidence` (the rollout's entity evidence).
+/// Assesses every gate of `rollout` on `evidence` (the rollout's entity evidence) at a look at
+/// time `now` (which decides the mature units of metrics with a `maturity`).
 ///
 /// Returns one verdict per gate, in gate order, with `segment = None`; after each, one `Fail`
 /// verdict per segment value in which the gate shows harm after Benjamini–Hochberg adjustment
@@ -120,8 +140,9 @@ pub fn assess_gates(
     rollout: &Rollout,
     config: &Config,
     evidence: &EntityEvidence,
+    now: Millis,
 ) -> Vec<GateVerdict> {
-    assess_gates_with(rollout, config, Some(evidence), &Readings::new(), 0)
+    assess_gates_with(rollout, config, Some(evidence), &Readings::new(), 0, now)
 }
 
 /// The rendering context of a rollout's queries for `variant`; `stage` is 0-based.
@@ -171,7 +192,9 @@ pub fn assess_gates_with(
     evidence: Option<&EntityEvidence>,
     readings: &Readings,
     stage: usize,
+    now: Millis,
 ) -> Vec<GateVerdict> {
+    let mature = evidence.and_then(|e| e.mature(config, now));
     let mut out = Vec::new();
     for (index, gate) in rollout.gates.iter().enumerate() {
         let alpha = gate.alpha.unwrap_or(DEFAULT_ALPHA);
@@ -195,7 +218,11 @@ pub fn assess_gates_with(
             }
             _ => {
                 if let Some(evidence) = evidence {
-                    assess_event_gate(rollout, config, evidence, index, gate, &mut out);
+                    let read = Read {
+                        all: evidence,
+                        mature: mature.as_ref(),
+                    };
+                    assess_event_gate(rollout, config, read, index, gate, &mut out);
                 }
             }
         }
@@ -203,15 +230,82 @@ pub fn assess_gates_with(
     out
 }
 
+/// The evidence a look reads: all of it, and the mature view when some metric has a maturity.
+#[derive(Clone, Copy)]
+struct Read<'a> {
+    all: &'a EntityEvidence,
+    mature: Option<&'a MatureEvidence>,
+}
+
+impl<'a> Read<'a> {
+    /// The maturity of `metric`, if its statistics are of mature units.
+    fn maturity(&self, metric: &str) -> Option<u64> {
+        self.mature?.maturities.get(metric).copied()
+    }
+
+    /// The per-variant totals and segments a gate on `metric` compares.
+    fn compared(
+        &self,
+        metric: &str,
+    ) -> (&'a BTreeMap<String, VariantEvidence>, &'a [SegmentEvidence]) {
+        match self.mature {
+            Some(m) if m.maturities.contains_key(metric) => (&m.variants, &m.segments),
+            _ => (&self.all.variants, &self.all.segments),
+        }
+    }
+}
+
+/// For a gate on a metric with a maturity: the units exposed per arm next to the mature ones,
+/// in the numbers and at the end of the message.
+fn note_maturity(
+    rollout: &Rollout,
+    gate: &Gate,
+    maturity_ms: u64,
+    exposed: &BTreeMap<String, VariantEvidence>,
+    assessed: &mut Assessed,
+) {
+    let n = |variant: &str| {
+        exposed
+            .get(variant)
+            .and_then(|v| v.metrics.get(&gate.metric))
+            .map_or(0, |m| m.n)
+    };
+    let (exposed_candidate, exposed_control) = (n(&rollout.candidate), n(&rollout.baseline));
+    let numbers = &mut assessed.numbers;
+    numbers.mature = Some(MatureUnits {
+        maturity_ms,
+        exposed_candidate,
+        exposed_control,
+    });
+    let counts = if gate.compare.is_some() {
+        format!(
+            "{} of {exposed_candidate} candidate and {} of {exposed_control} control units",
+            numbers.n_candidate, numbers.n_control
+        )
+    } else {
+        format!(
+            "{} of {exposed_candidate} candidate units",
+            numbers.n_candidate
+        )
+    };
+    assessed.message = format!(
+        "{} (mature units: exposed ≥ {} ago; {counts})",
+        assessed.message,
+        Duration::from_millis(maturity_ms)
+    );
+}
+
 /// The verdict on one gate on an event metric, then its failing segment verdicts.
 fn assess_event_gate(
     rollout: &Rollout,
     config: &Config,
-    evidence: &EntityEvidence,
+    read: Read<'_>,
     index: usize,
     gate: &Gate,
     out: &mut Vec<GateVerdict>,
 ) {
+    let maturity = read.maturity(&gate.metric);
+    let (variants, segments) = read.compared(&gate.metric);
     let mut attributes: Vec<&str> = config.segments.iter().map(String::as_str).collect();
     for s in &rollout.segments {
         if !attributes.contains(&s.as_str()) {
@@ -221,7 +315,10 @@ fn assess_event_gate(
     {
         let alpha = gate.alpha.unwrap_or(DEFAULT_ALPHA);
         let metric = config.metric(&gate.metric);
-        let overall = assess_gate(rollout, metric, gate, &evidence.variants, alpha);
+        let mut overall = assess_gate(rollout, metric, gate, variants, alpha);
+        if let Some(ms) = maturity {
+            note_maturity(rollout, gate, ms, &read.all.variants, &mut overall);
+        }
         out.push(GateVerdict {
             gate: index,
             metric: gate.metric.clone(),
@@ -233,13 +330,17 @@ fn assess_event_gate(
             reads: Vec::new(),
         });
         let Some(metric) = metric else { return };
-        let tested: Vec<_> = evidence
-            .segments
+        // Mature segments are in the order of the evidence's segments.
+        let tested: Vec<_> = segments
             .iter()
-            .filter(|s| attributes.contains(&s.attribute.as_str()))
-            .filter(|s| has_data(rollout, gate, &s.variants))
-            .map(|s| {
-                let a = assess_gate(rollout, Some(metric), gate, &s.variants, alpha);
+            .zip(&read.all.segments)
+            .filter(|(s, _)| attributes.contains(&s.attribute.as_str()))
+            .filter(|(s, _)| has_data(rollout, gate, &s.variants))
+            .map(|(s, all)| {
+                let mut a = assess_gate(rollout, Some(metric), gate, &s.variants, alpha);
+                if let Some(ms) = maturity {
+                    note_maturity(rollout, gate, ms, &all.variants, &mut a);
+                }
                 (s, a)
             })
             .collect();
@@ -323,6 +424,7 @@ pub(crate) fn empty_numbers(alpha: f64) -> GateNumbers {
         candidate_estimate: None,
         control_estimate: None,
         alpha,
+        mature: None,
     }
 }
 

@@ -526,6 +526,7 @@ mod tests {
             numerator: None,
             denominator: None,
             window: None,
+            maturity: None,
             goal: Some(goal),
             query: Some("q{v=\"{{variant}}\"}".into()),
         }

@@ -276,6 +276,10 @@ pub struct Metric {
     /// Attribution window after a unit's first exposure; unbounded when omitted.
     #[serde(default)]
     pub window: Option<Duration>,
+    /// Comparisons with the control read only units first exposed at least this long before the
+    /// look, so both arms are compared on units of the same exposure age; all units when omitted.
+    #[serde(default)]
+    pub maturity: Option<Duration>,
     /// Which direction is better; see [`Metric::goal`] for the default.
     #[serde(default)]
     pub goal: Option<Goal>,

@@ -560,6 +560,7 @@ impl<'a> Validator<'a> {
                     "must be longer than 0; leave it out for an unbounded window",
                 );
             }
+            self.maturity(&at, m);
         }
         let items = config
             .metrics
@@ -814,6 +815,27 @@ impl<'a> Validator<'a> {
                 "prometheus.token_env",
                 "give the bearer token in token_file or in token_env, not both",
             );
+        }
+    }
+
+    /// A metric's `maturity`: longer than 0, and only on metrics that are one value per unit.
+    fn maturity(&mut self, at: &str, m: &super::Metric) {
+        let Some(maturity) = m.maturity else { return };
+        let field = format!("{at}.maturity");
+        match m.kind {
+            MetricKind::Prometheus => self.push(
+                field,
+                "maturity applies to metrics folded from outcome events per unit; a prometheus metric has no units (remove maturity)",
+            ),
+            MetricKind::Latency => self.push(
+                field,
+                "maturity applies to binary, count, sum and ratio metrics; a latency metric is counted per event as it arrives (remove maturity)",
+            ),
+            _ if maturity.as_millis() == 0 => self.push(
+                field,
+                "must be longer than 0, e.g. maturity = \"2h\"; leave it out to compare all units",
+            ),
+            _ => {}
         }
     }
 

@@ -2,6 +2,11 @@
 //! per-unit values, and the per-variant statistics by time bucket and by segment. Experiments
 //! also keep the pre-exposure values of units not registered yet, which become the units'
 //! covariates (for CUPED) when they register.
+//!
+//! When a metric has a `maturity`, the entity also keeps **cohorts**: per-variant statistics keyed
+//! by the time bucket of each unit's first exposure (overall and per segment value), into which
+//! every change of such a metric's per-unit value is folded. Summing the cohorts old enough gives
+//! the statistics of the mature units (see `EntityEvidence::mature`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -9,7 +14,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use super::histogram;
 use super::interleaving::{InterleavingDef, InterleavingState};
 use super::stats::MetricStats;
-use super::{BucketEvidence, EntityEvidence, SegmentEvidence, VariantEvidence};
+use super::{BucketEvidence, CohortEvidence, EntityEvidence, SegmentEvidence, VariantEvidence};
 use crate::config::{Metric, MetricKind};
 use crate::record::{EntityKind, Exposure, ImpressionRecord, Millis, OutcomeEvent};
 
@@ -106,6 +111,8 @@ struct MetricSlot {
     offset: usize,
     /// Offset in the per-unit covariate row: experiments' binary, count and sum metrics only.
     pre: Option<usize>,
+    /// The metric has a maturity: its changes are folded into the unit's cohort too.
+    cohort: bool,
 }
 
 /// Per-variant statistics of one group (a time bucket, a segment value, or the totals).
@@ -235,13 +242,47 @@ struct SegmentAttr {
     index: HashMap<String, u32>,
     /// `[value][variant]`.
     stats: Vec<Vec<VariantAcc>>,
+    /// `[value]`: cohorts by first-exposure bucket (empty unless the entity keeps cohorts).
+    cohorts: Vec<Vec<Bucket>>,
 }
 
-/// One time bucket: per-variant deltas of everything that happened in `[start, start + width)`.
+/// One time bucket: per-variant deltas of everything that happened in `[start, start + width)`,
+/// or (a cohort) the statistics of the units first exposed in it.
 #[derive(Debug, Clone)]
 struct Bucket {
     start: Millis,
     variants: Vec<VariantAcc>,
+}
+
+/// The start of the bucket holding `ts`.
+fn bucket_start(bucket_ms: u64, ts: Millis) -> Millis {
+    if bucket_ms == 0 {
+        return 0;
+    }
+    let w = i64::try_from(bucket_ms).unwrap_or(i64::MAX);
+    ts.div_euclid(w) * w
+}
+
+/// The per-variant statistics of the bucket starting at `start`, inserted in order if new.
+fn bucket_in(buckets: &mut Vec<Bucket>, start: Millis) -> &mut Vec<VariantAcc> {
+    // Records arrive mostly in time order: the last bucket is the usual hit.
+    let pos = match buckets.last() {
+        Some(b) if b.start == start => buckets.len() - 1,
+        _ => match buckets.binary_search_by_key(&start, |b| b.start) {
+            Ok(p) => p,
+            Err(p) => {
+                buckets.insert(
+                    p,
+                    Bucket {
+                        start,
+                        variants: Vec::new(),
+                    },
+                );
+                p
+            }
+        },
+    };
+    &mut buckets[pos].variants
 }
 
 /// A registered unit: its first exposure and where its per-unit values are. Kept in the unit
@@ -285,6 +326,10 @@ pub(crate) struct EntityState {
     seg_of: Vec<u32>,
     segments: Vec<SegmentAttr>,
     buckets: Vec<Bucket>,
+    /// Some metric has a maturity (rollouts and experiments only): cohorts are kept.
+    keeps_cohorts: bool,
+    /// Per first-exposure bucket: the statistics of the units first exposed in it.
+    cohorts: Vec<Bucket>,
     interleaving: Option<InterleavingState>,
     /// Covariate values per unit (experiments only; 0 elsewhere).
     pre_stride: usize,
@@ -306,6 +351,12 @@ impl EntityState {
         let mut pre_stride = 0;
         // Only experiments keep covariates, to bound memory; ratio and latency have none.
         let keeps_pre = def.kind == EntityKind::Experiment;
+        // Holdouts are a long-term reference compared across entities: they keep no cohorts.
+        let keeps_cohorts = def.kind != EntityKind::Holdout
+            && def
+                .metrics
+                .iter()
+                .any(|m| m.maturity.is_some() && m.kind != MetricKind::Latency);
         for (i, m) in def.metrics.iter().enumerate() {
             let pre = (keeps_pre
                 && matches!(
@@ -323,6 +374,7 @@ impl EntityState {
                     .map(|w| i64::try_from(w.as_millis()).unwrap_or(i64::MAX)),
                 offset: stride,
                 pre,
+                cohort: keeps_cohorts && m.maturity.is_some() && m.kind != MetricKind::Latency,
             });
             stride += match m.kind {
                 MetricKind::Latency => 0,
@@ -356,6 +408,7 @@ impl EntityState {
                 values: Vec::new(),
                 index: HashMap::new(),
                 stats: Vec::new(),
+                cohorts: Vec::new(),
             })
             .collect();
         let mut state = EntityState {
@@ -370,6 +423,8 @@ impl EntityState {
             seg_of: Vec::new(),
             segments,
             buckets: Vec::new(),
+            keeps_cohorts,
+            cohorts: Vec::new(),
             interleaving: def.interleaving.clone().map(InterleavingState::new),
             def,
             pre_stride,
@@ -413,30 +468,7 @@ impl EntityState {
     }
 
     fn bucket_mut(&mut self, ts: Millis) -> &mut Vec<VariantAcc> {
-        let start = if self.bucket_ms == 0 {
-            0
-        } else {
-            let w = i64::try_from(self.bucket_ms).unwrap_or(i64::MAX);
-            ts.div_euclid(w) * w
-        };
-        // Records arrive mostly in time order: the last bucket is the usual hit.
-        let pos = match self.buckets.last() {
-            Some(b) if b.start == start => self.buckets.len() - 1,
-            _ => match self.buckets.binary_search_by_key(&start, |b| b.start) {
-                Ok(p) => p,
-                Err(p) => {
-                    self.buckets.insert(
-                        p,
-                        Bucket {
-                            start,
-                            variants: Vec::new(),
-                        },
-                    );
-                    p
-                }
-            },
-        };
-        &mut self.buckets[pos].variants
+        bucket_in(&mut self.buckets, bucket_start(self.bucket_ms, ts))
     }
 
     /// Registers the unit on its first exposure; later exposures change nothing.
@@ -464,13 +496,17 @@ impl EntityState {
         for a in 0..self.segments.len() {
             let value = exposure.segments.get(&self.segments[a].attribute);
             let code = match value {
-                Some(value) => self.join_segment(a, value, v, &[], &pre),
+                Some(value) => self.join_segment(a, value, v, exposure.ts, &[], &pre),
                 None => 0,
             };
             self.seg_of.push(code);
         }
         let slots = std::mem::take(&mut self.slots);
         acc_at(self.bucket_mut(exposure.ts), v, &slots).add_unit(&slots, &[], &pre);
+        if self.keeps_cohorts {
+            let cohort = bucket_in(&mut self.cohorts, bucket_start(self.bucket_ms, exposure.ts));
+            acc_at(cohort, v, &slots).add_unit(&slots, &[], &pre);
+        }
         self.slots = slots;
         self.covariates.extend_from_slice(&pre);
     }
@@ -550,13 +586,14 @@ impl EntityState {
         }
     }
 
-    /// Adds a unit with per-unit values `row` to the segment `attribute = value`; returns the
-    /// code stored for the unit (value index + 1).
+    /// Adds a unit first exposed at `first_ts` with per-unit values `row` to the segment
+    /// `attribute = value`; returns the code stored for the unit (value index + 1).
     fn join_segment(
         &mut self,
         a: usize,
         value: &str,
         variant: usize,
+        first_ts: Millis,
         row: &[f64],
         pre: &[f64],
     ) -> u32 {
@@ -568,10 +605,16 @@ impl EntityState {
                 seg.values.push(value.to_string());
                 seg.index.insert(value.to_string(), i);
                 seg.stats.push(Vec::new());
+                seg.cohorts.push(Vec::new());
                 i
             }
         };
         acc_at(&mut seg.stats[idx as usize], variant, &self.slots).add_unit(&self.slots, row, pre);
+        if self.keeps_cohorts {
+            let start = bucket_start(self.bucket_ms, first_ts);
+            let cohort = bucket_in(&mut seg.cohorts[idx as usize], start);
+            acc_at(cohort, variant, &self.slots).add_unit(&self.slots, row, pre);
+        }
         idx + 1
     }
 
@@ -609,7 +652,8 @@ impl EntityState {
                 if let Some(value) = event.attributes.get(&self.segments[a].attribute) {
                     let row = self.values[row_at..row_at + self.stride].to_vec();
                     let pre = self.covariates[pre_at..pre_at + self.pre_stride].to_vec();
-                    self.seg_of[seg_at + a] = self.join_segment(a, value, v, &row, &pre);
+                    self.seg_of[seg_at + a] =
+                        self.join_segment(a, value, v, unit.first_ts, &row, &pre);
                 }
             }
         }
@@ -620,7 +664,7 @@ impl EntityState {
                 continue;
             }
             let change = self.change_for(m, role, row_at, pre_at, event.value);
-            self.apply(m, v, seg_at, event.ts, change);
+            self.apply(m, v, seg_at, (event.ts, unit.first_ts), change);
         }
     }
 
@@ -690,8 +734,16 @@ impl EntityState {
         }
     }
 
-    /// Applies a change to the time bucket of `ts` and to every segment the unit is in.
-    fn apply(&mut self, m: usize, v: usize, seg_at: usize, ts: Millis, change: Change) {
+    /// Applies a change to the time bucket of the event time and to every segment the unit is
+    /// in; for a metric with a maturity also to the unit's cohorts (by its first exposure).
+    fn apply(
+        &mut self,
+        m: usize,
+        v: usize,
+        seg_at: usize,
+        (ts, first_ts): (Millis, Millis),
+        change: Change,
+    ) {
         if let Change::Value { old, new, .. } = change {
             if old == new {
                 return;
@@ -699,10 +751,21 @@ impl EntityState {
         }
         let slots = std::mem::take(&mut self.slots);
         change.apply(&mut acc_at(self.bucket_mut(ts), v, &slots).metrics[m]);
+        let cohort = slots[m]
+            .cohort
+            .then(|| bucket_start(self.bucket_ms, first_ts));
+        if let Some(start) = cohort {
+            change.apply(&mut acc_at(bucket_in(&mut self.cohorts, start), v, &slots).metrics[m]);
+        }
         for (a, seg) in self.segments.iter_mut().enumerate() {
             let code = self.seg_of[seg_at + a];
             if code != 0 {
-                change.apply(&mut acc_at(&mut seg.stats[code as usize - 1], v, &slots).metrics[m]);
+                let at = code as usize - 1;
+                change.apply(&mut acc_at(&mut seg.stats[at], v, &slots).metrics[m]);
+                if let Some(start) = cohort {
+                    let acc = acc_at(bucket_in(&mut seg.cohorts[at], start), v, &slots);
+                    change.apply(&mut acc.metrics[m]);
+                }
             }
         }
         self.slots = slots;
@@ -764,8 +827,77 @@ impl EntityState {
             variants: all_variants(&totals),
             segments,
             buckets,
+            cohorts: self.cohort_evidence(),
             interleaving: self.interleaving.as_ref().map(InterleavingState::evidence),
         }
+    }
+}
+
+impl EntityState {
+    /// The cohorts, by start, each with the metrics that have a maturity only; a variant or
+    /// segment value appears in a cohort only when it has units there.
+    fn cohort_evidence(&self) -> Vec<CohortEvidence> {
+        if !self.keeps_cohorts {
+            return Vec::new();
+        }
+        let kept: Vec<(usize, &str)> = self
+            .slots
+            .iter()
+            .zip(&self.def.metrics)
+            .enumerate()
+            .filter(|(_, (slot, _))| slot.cohort)
+            .map(|(i, (_, m))| (i, m.name.as_str()))
+            .collect();
+        let per_variant = |accs: &[VariantAcc]| -> BTreeMap<String, VariantEvidence> {
+            accs.iter()
+                .enumerate()
+                .filter(|(_, acc)| !acc.is_empty())
+                .map(|(i, acc)| {
+                    let metrics = kept
+                        .iter()
+                        .map(|&(m, name)| (name.to_string(), acc.metrics[m].clone()))
+                        .collect();
+                    (
+                        self.variants[i].clone(),
+                        VariantEvidence {
+                            units: acc.units,
+                            metrics,
+                        },
+                    )
+                })
+                .collect()
+        };
+        let mut cohorts: BTreeMap<Millis, CohortEvidence> = self
+            .cohorts
+            .iter()
+            .map(|b| {
+                let c = CohortEvidence {
+                    start: b.start,
+                    variants: per_variant(&b.variants),
+                    segments: Vec::new(),
+                };
+                (b.start, c)
+            })
+            .collect();
+        for seg in &self.segments {
+            let mut order: Vec<usize> = (0..seg.values.len()).collect();
+            order.sort_by(|&a, &b| seg.values[a].cmp(&seg.values[b]));
+            for i in order {
+                for b in &seg.cohorts[i] {
+                    let cohort = cohorts.entry(b.start).or_insert_with(|| CohortEvidence {
+                        start: b.start,
+                        variants: BTreeMap::new(),
+                        segments: Vec::new(),
+                    });
+                    cohort.segments.push(SegmentEvidence {
+                        attribute: seg.attribute.clone(),
+                        value: seg.values[i].clone(),
+                        variants: per_variant(&b.variants),
+                    });
+                }
+            }
+        }
+        cohorts.into_values().collect()
     }
 }
 

@@ -20,11 +20,16 @@
 //! - interleaving experiments also keep their impressions and credit clicks on them to the
 //!   variants, summed into per-unit preferences (see [`InterleavingEvidence`]).
 //!
+//! - when a metric has a `maturity`, rollouts and experiments also keep its statistics per
+//!   cohort (the time bucket of the unit's first exposure), so a look can compare the arms on
+//!   their mature units only ([`EntityEvidence::mature`]).
+//!
 //! [`compute_series`] turns the time buckets into per-variant columns for charts.
 
 mod entity;
 mod histogram;
 mod interleaving;
+mod maturity;
 mod series;
 mod stats;
 
@@ -43,6 +48,7 @@ pub use histogram::{Histogram, HistogramError, ACCURACY as HISTOGRAM_ACCURACY};
 pub use interleaving::{
     InterleavingEvidence, PairEvidence, IMPRESSION_ID_ATTRIBUTE, ITEM_ATTRIBUTE,
 };
+pub use maturity::{cohort_is_mature, MatureEvidence};
 pub use series::{
     compute_series, series_metrics, Series, SeriesError, VariantSeries, LATENCY_QUANTILE,
 };
@@ -63,6 +69,10 @@ pub struct EntityEvidence {
     pub segments: Vec<SegmentEvidence>,
     /// Per-bucket deltas, by start; a variant appears in a bucket only when something changed.
     pub buckets: Vec<BucketEvidence>,
+    /// Per first-exposure bucket, by start: the statistics of the units first exposed in it, for
+    /// the metrics with a `maturity` only. Empty when no metric has one (and for holdouts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cohorts: Vec<CohortEvidence>,
     /// Interleaving experiments: impressions, credited clicks and per-unit preferences.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interleaving: Option<InterleavingEvidence>,
@@ -103,6 +113,17 @@ pub struct SegmentEvidence {
 pub struct BucketEvidence {
     pub start: Millis,
     pub variants: BTreeMap<String, VariantEvidence>,
+}
+
+/// The units first exposed during `[start, start + bucket_ms)`: per variant, their count and the
+/// statistics of the metrics with a maturity (every outcome of these units, whenever it came),
+/// overall and per segment value (only the values with units in the cohort).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CohortEvidence {
+    pub start: Millis,
+    pub variants: BTreeMap<String, VariantEvidence>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentEvidence>,
 }
 
 impl EntityEvidence {
@@ -398,10 +419,12 @@ fn interleaving_def(
 }
 
 /// The parts of a metric that decide what is folded; `goal` only matters to the analysis, so
-/// changing it keeps the evidence.
+/// changing it keeps the evidence. Of `maturity` only its presence matters (cohorts are kept or
+/// not): changing its length keeps the evidence too.
 fn folded(m: &crate::config::Metric) -> crate::config::Metric {
     crate::config::Metric {
         goal: None,
+        maturity: m.maturity.map(|_| crate::config::Duration::from_millis(1)),
         ..m.clone()
     }
 }

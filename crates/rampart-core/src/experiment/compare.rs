@@ -407,6 +407,7 @@ mod tests {
             numerator: None,
             denominator: None,
             window: None,
+            maturity: None,
             goal: None,
             query: None,
         };

@@ -104,6 +104,7 @@ pub fn look_with_readings(
                 variants: BTreeMap::new(),
                 segments: Vec::new(),
                 buckets: Vec::new(),
+                cohorts: Vec::new(),
                 interleaving: None,
             };
             &empty

@@ -762,9 +762,46 @@ pub fn analyze_with_readings(
         }
         out
     };
-    let compared = match &windowed {
-        Some((_, by_window)) => by_window,
-        None => &evidence.variants,
+    // Metrics with a maturity compare mature units only; the arms' unit counts (and the
+    // sample-ratio check above) keep every exposed unit.
+    let mature = windowed
+        .is_none()
+        .then(|| evidence.mature(config, now))
+        .flatten();
+    if let Some(m) = &mature {
+        for (name, &ms) in &m.maturities {
+            let counts = experiment
+                .variants
+                .iter()
+                .map(|v| {
+                    let n = |vs: &BTreeMap<String, VariantEvidence>| {
+                        vs.get(v)
+                            .and_then(|e| e.metrics.get(name))
+                            .map_or(0, |s| s.n)
+                    };
+                    format!("{v} {} of {}", n(&m.variants), n(&evidence.variants))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            notes.push(format!(
+                "{name}: mature units only (exposed ≥ {} ago): {counts}",
+                crate::config::Duration::from_millis(ms)
+            ));
+        }
+    }
+    if windowed.is_some() && config.metrics.iter().any(|m| m.maturity.is_some()) {
+        notes.push(
+            "switchback: windows are compared by event time; maturity does not apply".to_string(),
+        );
+    }
+    let compared = match (&windowed, &mature) {
+        (Some((_, by_window)), _) => by_window,
+        (None, Some(m)) => &m.variants,
+        (None, None) => &evidence.variants,
+    };
+    let all_segments = match &mature {
+        Some(m) => &m.segments,
+        None => &evidence.segments,
     };
 
     let mut metrics = compare_all(compared);
@@ -801,8 +838,7 @@ pub fn analyze_with_readings(
             notes.push(format!("switchback: {why}"));
         }
     }
-    let mut segments: Vec<SegmentReport> = evidence
-        .segments
+    let mut segments: Vec<SegmentReport> = all_segments
         .iter()
         .filter(|_| windowed.is_none())
         .filter(|s| {

@@ -50,6 +50,7 @@ variants = [{ name = "s1", endpoint = "http://upstream.invalid" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+maturity = "1h"
 
 [[metrics]]
 name = "clicks"

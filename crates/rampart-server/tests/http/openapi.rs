@@ -168,8 +168,25 @@ async fn real_responses_validate_against_the_document() {
         assert_eq!(r.json["variants"][0]["name"], "s1", "{}", r.text);
         check("POST", "/v1/predict/{model}/{*path}", "/v1/predict/nope/score", None, INGEST, 404);
         check("GET", "/v1/status", "/v1/status", None, READ, 200);
+        // `conversion` has a maturity: the rollout keeps cohorts once its exposures are folded.
+        for i in 0..20 {
+            let unit = json!({"model": "recs", "unit": format!("cohort-{i}")});
+            assert_eq!(call(&base, "POST", "/v1/assign", Some(&unit), Some(INGEST)).status, 200);
+        }
+        let mut cohorts = 0;
+        for _ in 0..100 {
+            let r = call(&base, "GET", "/v1/evidence/recs-v2", None, Some(READ));
+            cohorts = r.json["cohorts"].as_array().map_or(0, Vec::len);
+            if cohorts > 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(cohorts, 1, "the exposures of the rollout are folded into one cohort");
         for entity in ["recs-v2", "ranker", "global"] {
-            check("GET", "/v1/evidence/{entity}", &format!("/v1/evidence/{entity}"), None, READ, 200);
+            let r = check("GET", "/v1/evidence/{entity}", &format!("/v1/evidence/{entity}"), None, READ, 200);
+            let has = r.json.get("cohorts").is_some();
+            assert_eq!(has, entity == "recs-v2", "{entity}: {}", r.text);
         }
         check("GET", "/v1/rollouts", "/v1/rollouts", None, READ, 200);
         check("GET", "/v1/rollouts/{name}", "/v1/rollouts/recs-v2", None, READ, 200);

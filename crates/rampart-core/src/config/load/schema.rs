@@ -129,6 +129,7 @@ const METRIC: Shape = Shape::Table(&[
     opt("numerator", Shape::Str),
     opt("denominator", Shape::Str),
     opt("window", Shape::Duration),
+    opt("maturity", Shape::Duration),
     opt("goal", Shape::Enum(GOALS)),
     opt("query", Shape::Str),
 ]);
@@ -489,7 +490,7 @@ mod tests {
                 "variants": [{ "name": "a", "endpoint": "http://x", "force_units": ["u"], "timeout": "2s" }],
                 "proxy": { "unit_field": "user.id", "timeout": "1s", "retry_on_baseline": true, "shadow": "b",
                     "compare_output": true, "shadow_limit": 8 } }],
-            "metrics": [{ "name": "x", "kind": "ratio", "event": "e", "numerator": "n", "denominator": "d", "window": "1d", "goal": "decrease", "query": "up" }],
+            "metrics": [{ "name": "x", "kind": "ratio", "event": "e", "numerator": "n", "denominator": "d", "window": "1d", "maturity": "2h", "goal": "decrease", "query": "up" }],
             "holdouts": [{ "name": "h", "percent": 1, "models": ["m"], "salt": "s", "renamed_from": "g" }],
             "rollouts": [{ "name": "r", "model": "m", "baseline": "a", "candidate": "b", "control": "none",
                 "stages": [{ "traffic": 1, "min_duration": "1h", "min_units": 1, "max_duration": "2h",
