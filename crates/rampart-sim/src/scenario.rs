@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rampart_core::config::text::{edit_distance, LineIndex};
 use rampart_core::config::{load_str, Config, ConfigError, ConfigErrors, Duration, Format};
 use rampart_core::plan::DEFAULT_STAGES;
 use rampart_core::Millis;
@@ -211,25 +212,6 @@ fn r_error(file: &str, message: &str) -> ConfigError {
     }
 }
 
-struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    fn new(text: &str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        LineIndex { starts }
-    }
-    fn of(&self, span: Option<std::ops::Range<usize>>) -> Option<usize> {
-        span.map(|s| match self.starts.binary_search(&s.start) {
-            Ok(i) => i + 1,
-            Err(i) => i,
-        })
-    }
-}
-
 const SECTIONS: &[&str] = &[
     "scenario",
     "traffic",
@@ -267,26 +249,6 @@ fn describe(v: &Json) -> String {
         Json::Array(_) => "a list".to_string(),
         Json::Object(_) => "a table".to_string(),
     }
-}
-
-/// Levenshtein distance, for "did you mean" hints.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(row[j + 1])
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 impl Reader<'_> {
@@ -397,7 +359,7 @@ impl Reader<'_> {
             if !keys.contains(&key.as_str()) {
                 let hint = keys
                     .iter()
-                    .map(|k| (distance(key, k), *k))
+                    .map(|k| (edit_distance(key, k), *k))
                     .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len())
                     .min_by_key(|(d, _)| *d)
                     .map(|(_, k)| format!(" (did you mean `{k}`?)"))

@@ -5,6 +5,7 @@
 mod auth;
 mod duration;
 mod load;
+pub mod text;
 mod validate;
 
 use std::collections::BTreeMap;

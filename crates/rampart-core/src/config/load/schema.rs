@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Number, Value as Json};
 
 use super::tree::{Node, Value};
+use crate::config::text::edit_distance;
 use crate::config::Duration;
 
 /// What a value must look like.
@@ -310,30 +311,10 @@ fn quoted(values: &[&str]) -> String {
         .join(", ")
 }
 
-/// Levenshtein distance, for "did you mean" hints on misspelt keys.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(row[j + 1])
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 fn suggestion(key: &str, fields: &[Field]) -> Option<&'static str> {
     fields
         .iter()
-        .map(|f| (distance(key, f.name), f.name))
+        .map(|f| (edit_distance(key, f.name), f.name))
         .filter(|(d, name)| *d <= 2.max(name.len() / 4) && *d < name.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, name)| name)
@@ -588,6 +569,6 @@ mod tests {
         assert_eq!(suggestion("trafic", fields), Some("traffic"));
         assert_eq!(suggestion("min_unit", fields), Some("min_units"));
         assert_eq!(suggestion("colour", fields), None);
-        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

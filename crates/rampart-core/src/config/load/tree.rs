@@ -3,6 +3,8 @@
 //! deserialization are written once.
 
 use toml_edit::{ImDocument, Item, Table};
+
+use crate::config::text::LineIndex;
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
@@ -55,31 +57,6 @@ impl Value {
 pub(super) struct SyntaxError {
     pub line: Option<usize>,
     pub message: String,
-}
-
-/// Maps byte offsets to 1-based line numbers.
-struct LineIndex {
-    starts: Vec<usize>,
-}
-
-impl LineIndex {
-    fn new(text: &str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        LineIndex { starts }
-    }
-
-    fn line(&self, offset: usize) -> usize {
-        match self.starts.binary_search(&offset) {
-            Ok(i) => i + 1,
-            Err(i) => i,
-        }
-    }
-
-    fn of(&self, span: Option<std::ops::Range<usize>>) -> Option<usize> {
-        span.map(|s| self.line(s.start))
-    }
 }
 
 /// Parses TOML text into a tree.
