@@ -1,7 +1,8 @@
 //! `rampart demo --exit`: the real binary tells the whole story on a fast clock, and the decision
-//! log in its data directory shows it happened — the bad fraud scorer rolled back before 100%, the
-//! better recommender completed, the bake-off's winner the truly best ranker and its rollout
-//! started. Also the refusals: a directory that is not a demo's, a speed that is not one.
+//! log in its data directory shows it happened — the bad fraud scorer rolled back before 100% on
+//! evidence its model proxy recorded, the better recommender completed, the bake-off's winner the
+//! truly best ranker and its rollout started. Also the refusals: a directory that is not a demo's,
+//! a speed that is not one.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use rampart_core::Decision;
 use rampart_store::{SqliteStore, Store};
 
-use crate::support::rampart;
+use crate::support::{get_json, rampart, serve};
 
 /// Runs `command`, killing it after `limit`; stdout and stderr go through files so a chatty
 /// child never blocks on a full pipe.
@@ -133,8 +134,69 @@ fn the_demo_tells_the_whole_story() {
         );
     }
     let config = std::fs::read_to_string(data.join("demo.toml")).unwrap();
-    assert!(!config.contains(":9301/"), "the toy ports are filled in");
+    assert!(!config.contains(":9301\""), "the toy ports are filled in");
     rampart_core::config::load_file(&data.join("demo.toml")).unwrap_or_else(|e| panic!("{e}"));
+    drop(store);
+
+    // The fraud scorer's latency and errors came from the model proxy: its summary, folded from
+    // the stored events after a restart, has calls of both variants, and v2's failures and slow
+    // tail that the gates saw. The rollback's numbers read the same events.
+    let served = serve(
+        &data.join("demo.toml"),
+        &data,
+        &tmp.path().join("serve.log"),
+    );
+    let summary = get_json(&format!("{}/v1/proxy/fraud-scorer", served.base));
+    let variant = |name: &str| {
+        summary["variants"]
+            .as_array()
+            .and_then(|vs| vs.iter().find(|v| v["name"] == name))
+            .map(|v| v["calls"].clone())
+            .unwrap_or_else(|| panic!("no {name} in {summary}"))
+    };
+    let (v1, v2) = (variant("v1"), variant("v2"));
+    for calls in [&v1, &v2] {
+        assert!(calls["responses"].as_u64().unwrap() > 0, "{summary}");
+        assert!(
+            calls["latency_ms"]["p99"].as_f64().unwrap() > 0.0,
+            "{summary}"
+        );
+    }
+    assert!(
+        v1["responses"].as_u64().unwrap() > 20 * v2["responses"].as_u64().unwrap(),
+        "v2 only ever had 1% of payments: {summary}"
+    );
+    let verdicts = rollback.evidence["verdicts"].as_array().unwrap();
+    let cited: Vec<&str> = verdicts
+        .iter()
+        .filter_map(|v| v["metric"].as_str())
+        .collect();
+    assert!(
+        cited.contains(&"failed_calls") && cited.contains(&"latency"),
+        "{cited:?}"
+    );
+    // The gate that showed harm saw it in the proxy's events of v2.
+    let failed: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v["outcome"] == "fail")
+        .filter_map(|v| v["metric"].as_str())
+        .collect();
+    assert!(!failed.is_empty(), "{}", rollback.reason);
+    for metric in failed {
+        match metric {
+            "failed_calls" => assert!(v2["errors"].as_u64().unwrap() > 0, "{summary}"),
+            "latency" => assert!(
+                v2["latency_ms"]["max"].as_f64().unwrap() > 50.0,
+                "v2's slow tail: {summary}"
+            ),
+            _ => {}
+        }
+    }
+    assert!(
+        stdout.contains("Fraud scoring through rampart's model proxy"),
+        "{stdout}"
+    );
+    served.stop();
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //!
 //! The terminal shows one status line per workflow, redrawn in place on a terminal (printed every
 //! two demo hours otherwise), and one line per decision as it is logged. Everything it shows comes
-//! from the public API (`/v1/rollouts`, `/v1/experiments/{name}`, `/v1/decisions`).
+//! from the public API (`/v1/rollouts`, `/v1/experiments/{name}`, `/v1/decisions`, and
+//! `/v1/proxy/fraud-scorer` for what the model proxy measured of the fraud scorer).
 
 mod toy;
 mod traffic;
@@ -159,7 +160,8 @@ pub fn demo(args: &DemoArgs) -> Result<(), String> {
     let decisions = fetch(&base, "/v1/decisions?limit=1000")
         .map(|d| d["decisions"].as_array().cloned().unwrap_or_default())
         .unwrap_or_default();
-    print_summary(&clock, &decisions, &outcome, &stats);
+    let proxied = fetch(&base, "/v1/proxy/fraud-scorer").unwrap_or(Value::Null);
+    print_summary(&clock, &decisions, &outcome, &stats, &proxied);
     println!();
     println!(
         "Data and config are in {}. Look again at any time:",
@@ -205,9 +207,10 @@ pub fn demo_start(wall: Millis) -> Millis {
 fn demo_config(endpoints: &toy::Endpoints, listen: &str, dir: &Path) -> String {
     let mut text = CONFIG.to_string();
     for (i, t) in toy::TOYS.iter().enumerate() {
-        let placeholder = format!("http://127.0.0.1:{}{}", toy::example_port(i), t.path);
+        // Quoted, so that port 9301 never matches the start of another one.
+        let placeholder = format!("\"http://127.0.0.1:{}\"", toy::example_port(i));
         if let Some(url) = endpoints.get(&(t.model.to_string(), t.variant.to_string())) {
-            text = text.replace(&placeholder, url);
+            text = text.replace(&placeholder, &format!("\"{url}\""));
         }
     }
     let dir = dir
@@ -680,6 +683,7 @@ fn print_summary(
     decisions: &[Value],
     outcome: &Outcome,
     stats: &traffic::Stats,
+    proxied: &Value,
 ) {
     println!();
     match outcome {
@@ -714,6 +718,9 @@ fn print_summary(
         thousands(stats.searches.load(Ordering::Relaxed)),
         thousands(stats.events.load(Ordering::Relaxed)),
     );
+    if let Some(line) = proxy_line(proxied) {
+        println!("{line}");
+    }
     let failures = stats.failures.load(Ordering::Relaxed);
     if failures > 0 {
         let last = stats
@@ -724,6 +731,33 @@ fn print_summary(
             .unwrap_or_default();
         println!("{failures} calls to rampart failed; the last: {last}");
     }
+}
+
+/// What rampart's model proxy measured of the fraud scorer's calls (`GET /v1/proxy/{model}`): the
+/// evidence of its latency and error gates, which no client reported.
+fn proxy_line(summary: &Value) -> Option<String> {
+    let variants = summary["variants"].as_array()?;
+    let parts: Vec<String> = variants
+        .iter()
+        .map(|v| {
+            let c = &v["calls"];
+            let p99 = c["latency_ms"]["p99"]
+                .as_f64()
+                .map_or("-".to_string(), |x| format!("{} ms", short(x)));
+            format!(
+                "{} {} calls, {} errors, p99 {p99}",
+                v["name"].as_str().unwrap_or("?"),
+                thousands(c["responses"].as_u64().unwrap_or(0)),
+                thousands(c["errors"].as_u64().unwrap_or(0)),
+            )
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "Fraud scoring through rampart's model proxy (its own response and error events): {}.",
+            parts.join("; ")
+        )
+    })
 }
 
 /// Each gate's estimate against its threshold, from a controller's decision.
@@ -821,6 +855,22 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_shows_what_the_proxy_measured_per_variant() {
+        let summary = json!({"model": "fraud-scorer", "variants": [
+            {"name": "v1", "calls": {"responses": 12345, "errors": 20,
+                "latency_ms": {"p50": 1.2, "p90": 2.0, "p99": 3.456, "max": 9.0}}},
+            {"name": "v2", "calls": {"responses": 0, "errors": 0,
+                "latency_ms": {"p50": null, "p90": null, "p99": null, "max": null}}},
+        ]});
+        let line = proxy_line(&summary).unwrap();
+        assert!(
+            line.ends_with("v1 12,345 calls, 20 errors, p99 3.46 ms; v2 0 calls, 0 errors, p99 -."),
+            "{line}"
+        );
+        assert_eq!(proxy_line(&Value::Null), None, "no summary, no line");
+    }
+
+    #[test]
     fn counts_have_thousands_separators() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
@@ -887,12 +937,12 @@ mod tests {
         for (i, t) in toy::TOYS.iter().enumerate() {
             endpoints.insert(
                 (t.model.to_string(), t.variant.to_string()),
-                format!("http://127.0.0.1:{}{}", 40_000 + i, t.path),
+                format!("http://127.0.0.1:{}", 40_000 + i),
             );
         }
         let text = demo_config(&endpoints, "127.0.0.1:18080", Path::new("/tmp/demo \"x\""));
         assert!(!text.contains(":930"), "every placeholder replaced");
-        assert!(text.contains("http://127.0.0.1:40001/score"));
+        assert!(text.contains(r#"{ name = "v2", endpoint = "http://127.0.0.1:40001" }"#));
         assert!(text.contains("listen = \"127.0.0.1:18080\""));
         assert!(text.contains(r#"data_dir = "/tmp/demo \"x\"""#));
         let config =

@@ -211,8 +211,18 @@ pub const TOYS: [Toy; 7] = [
     },
 ];
 
-/// The endpoint URL of each model version, by (model, variant).
+/// The base URL of each model version's server (`http://127.0.0.1:PORT`), by (model, variant):
+/// what the config's `endpoint` holds, so rampart's model proxy can append the call's path.
 pub type Endpoints = BTreeMap<(String, String), String>;
+
+/// The URL that calls `variant` of `model` directly: its server and the path its kind serves.
+pub fn call_url(endpoints: &Endpoints, model: &str, variant: &str) -> Option<String> {
+    let toy = TOYS
+        .iter()
+        .find(|t| t.model == model && t.variant == variant)?;
+    let base = endpoints.get(&(model.to_string(), variant.to_string()))?;
+    Some(format!("{base}{}", toy.path))
+}
 
 /// The port `examples/demo.toml` names for each toy; replaced by the real ports at start.
 pub fn example_port(index: usize) -> u16 {
@@ -241,7 +251,7 @@ pub async fn start(seed: u64) -> std::io::Result<Endpoints> {
         });
         endpoints.insert(
             (toy.model.to_string(), toy.variant.to_string()),
-            format!("http://{addr}{}", toy.path),
+            format!("http://{addr}"),
         );
     }
     Ok(endpoints)
@@ -351,6 +361,18 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), RECS_POOL, "no item twice in a pool");
+    }
+
+    #[test]
+    fn a_direct_call_goes_to_the_server_and_the_path_of_its_kind() {
+        let mut endpoints = Endpoints::new();
+        endpoints.insert(("recs".into(), "v2".into()), "http://127.0.0.1:4000".into());
+        assert_eq!(
+            call_url(&endpoints, "recs", "v2").as_deref(),
+            Some("http://127.0.0.1:4000/recommend")
+        );
+        assert_eq!(call_url(&endpoints, "recs", "v3"), None);
+        assert_eq!(call_url(&endpoints, "search", "bm25"), None, "not started");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The demo's simulated users: worker threads that visit the shop on the demo's clock, ask rampart
-//! which version of each model serves them, call that version's toy server, and report what
-//! happened as outcome events.
+//! which version of each model serves them, call that version's toy server (or rampart's model
+//! proxy, for the fraud scorer), and report what happened as outcome events.
 //!
 //! One visit: the recommender shows a list (clicks, purchases with revenue); often a search, whose
 //! results are an interleaved list of all three rankers while the bake-off runs (`/v1/interleave`,
 //! clicks carry the impression id and item) and the assigned ranker's list afterwards; and usually
-//! a payment, which the fraud scorer judges. Payments reach the scorer through a [`FraudRoute`], so
-//! they can go through rampart's model proxy instead of directly with one small change.
+//! a payment, which the fraud scorer judges. Payments go through rampart's model proxy
+//! (`/v1/predict/fraud-scorer/score`), which assigns, forwards and records the call's latency and
+//! errors; the traffic reports only whether a fraudulent payment was caught.
 //!
 //! Visits arrive at a rate that follows the time of day on the demo's clock (a quiet night, a busy
 //! evening); when the machine cannot keep up, the workers go as fast as it allows.
@@ -198,77 +199,12 @@ pub struct Payment {
     pub signal: f64,
 }
 
-/// What the fraud scorer said about one payment, and what it cost.
-#[derive(Debug, Clone)]
-pub struct Scored {
-    /// The unit (payment) key rampart logged the assignment under.
-    pub unit: String,
-    /// `None` when the call failed: the payment goes through unscored.
-    pub flagged: Option<bool>,
-}
+/// The fraud scorer's answer to one payment: `None` when the call failed and the payment went
+/// through unscored.
+type Flagged = Option<bool>;
 
-/// How payments reach the fraud scorer.
-///
-/// [`Direct`] asks rampart for the variant (in the round's assignment batch), calls that variant's
-/// endpoint, and reports `request`, `response` (the latency) and `error` events itself. A route
-/// through rampart's model proxy (`POST /v1/predict/fraud-scorer/score`) would instead send the
-/// payment there and read the unit from the answer: the proxy assigns, measures and records the
-/// call, so `assigns_in_batch` would be false and only the outcome (`fraud`, `caught`) would be
-/// left to the driver.
-pub trait FraudRoute: Send + Sync {
-    /// Whether the payment's assignment comes from the round's `/v1/assign/batch`.
-    fn assigns_in_batch(&self) -> bool;
-    /// Scores one payment, given its assignment when `assigns_in_batch`, and adds the events the
-    /// route is responsible for to `events`.
-    fn score(
-        &self,
-        client: &Client,
-        payment: &Payment,
-        assignment: Option<&Value>,
-        events: &mut Events,
-    ) -> Scored;
-}
-
-/// Payments straight to the assigned variant's endpoint (see [`FraudRoute`]).
-pub struct Direct {
-    endpoints: Endpoints,
-}
-
-impl FraudRoute for Direct {
-    fn assigns_in_batch(&self) -> bool {
-        true
-    }
-
-    fn score(
-        &self,
-        client: &Client,
-        payment: &Payment,
-        assignment: Option<&Value>,
-        events: &mut Events,
-    ) -> Scored {
-        let a = assignment.cloned().unwrap_or(Value::Null);
-        let unit = a["unit"].as_str().unwrap_or(&payment.id).to_string();
-        let variant = a["variant"].as_str().unwrap_or("v1");
-        let url = self
-            .endpoints
-            .get(&("fraud-scorer".to_string(), variant.to_string()));
-        let reply = url.and_then(|url| {
-            client.call_toy(
-                url,
-                &json!({"id": payment.id, "signal": payment.signal}),
-                "fraud-scorer",
-                &unit,
-                events,
-            )
-        });
-        Scored {
-            unit,
-            flagged: reply.map(|r| r["flag"].as_bool().unwrap_or(false)),
-        }
-    }
-}
-
-/// A worker's HTTP agent, with the toy-call bookkeeping every model shares.
+/// A worker's HTTP agent: calls to rampart, payments through its model proxy, and the toy-call
+/// bookkeeping the directly called models share.
 pub struct Client {
     agent: ureq::Agent,
     rampart: String,
@@ -297,6 +233,40 @@ impl Client {
                 Err(error(Some(code), format!("{code} {message}")))
             }
             Err(e) => Err(error(None, e.to_string())),
+        }
+    }
+
+    /// Has the fraud scorer judge `payment` through rampart's model proxy, with the payment as the
+    /// unit. The proxy assigns the variant, logs the exposure and records the call's `response`
+    /// and `error` events itself: nothing to report here.
+    fn score(&self, payment: &Payment, stats: &Stats) -> Flagged {
+        let url = format!("{}/v1/predict/fraud-scorer/score", self.rampart);
+        let reply = self
+            .agent
+            .post(&url)
+            .set("X-Rampart-Unit", &payment.id)
+            .send_json(json!({"id": payment.id, "signal": payment.signal}));
+        match reply {
+            Ok(r) => r
+                .into_json::<Value>()
+                .ok()
+                .map(|v| v["flag"].as_bool().unwrap_or(false)),
+            // The model server's own failure (its answer carries X-Rampart-Variant) is part of the
+            // story, and so is one the proxy reports for it (unreachable, timed out); anything
+            // else is a failed call to rampart.
+            Err(ureq::Error::Status(code, r)) => {
+                let from_model = r.header("X-Rampart-Variant").is_some();
+                if !from_model && !matches!(code, 502 | 504) {
+                    let body: Value = r.into_json().unwrap_or(Value::Null);
+                    let message = body["error"]["message"].as_str().unwrap_or("");
+                    stats.failed(format!("/v1/predict/fraud-scorer/score: {code} {message}"));
+                }
+                None
+            }
+            Err(e) => {
+                stats.failed(format!("/v1/predict/fraud-scorer/score: {e}"));
+                None
+            }
         }
     }
 
@@ -375,7 +345,6 @@ struct Worker<'a> {
     stats: &'a Stats,
     client: Client,
     rng: Rng,
-    fraud: Box<dyn FraudRoute>,
     rounds: u64,
     visits: u64,
 }
@@ -396,9 +365,6 @@ impl<'a> Worker<'a> {
                 rampart: plan.rampart.clone(),
             },
             rng: Rng::new(toy::hash(plan.seed, &["traffic", &index.to_string()])),
-            fraud: Box::new(Direct {
-                endpoints: plan.endpoints.clone(),
-            }),
             rounds: 0,
             visits: 0,
         }
@@ -441,9 +407,6 @@ impl<'a> Worker<'a> {
             if bakeoff_over && v.search.is_some() {
                 requests.push(json!({"model": "search", "unit": v.user}));
             }
-            if v.payment.is_some() && self.fraud.assigns_in_batch() {
-                requests.push(json!({"model": "fraud-scorer"}));
-            }
         }
         let assignments = match self
             .client
@@ -474,16 +437,12 @@ impl<'a> Worker<'a> {
             }
             if let Some(p) = &v.payment {
                 payments += 1;
-                let a = if self.fraud.assigns_in_batch() {
-                    assigned.next()
-                } else {
-                    None
-                };
-                let scored = self.fraud.score(&self.client, p, a, &mut events);
+                let flagged = self.client.score(p, self.stats);
+                // The business outcome, which the proxy cannot know, is the shop's to report.
                 if p.fraud {
-                    events.add("fraud", &scored.unit, "fraud-scorer", None, None);
-                    if scored.flagged == Some(true) {
-                        events.add("caught", &scored.unit, "fraud-scorer", None, None);
+                    events.add("fraud", &p.id, "fraud-scorer", None, None);
+                    if flagged == Some(true) {
+                        events.add("caught", &p.id, "fraud-scorer", None, None);
                     }
                 }
             }
@@ -509,14 +468,11 @@ impl<'a> Worker<'a> {
         let variant = assignment
             .and_then(|a| a["variant"].as_str())
             .unwrap_or("v1");
-        let Some(url) = plan
-            .endpoints
-            .get(&("recs".to_string(), variant.to_string()))
-        else {
+        let Some(url) = toy::call_url(&plan.endpoints, "recs", variant) else {
             return;
         };
         let Some(reply) = self.client.call_toy(
-            url,
+            &url,
             &json!({"id": v.id, "user": v.user}),
             "recs",
             &v.user,
@@ -546,9 +502,11 @@ impl<'a> Worker<'a> {
         if !self.shared.bakeoff_over.load(Ordering::Acquire) {
             let mut rankings = serde_json::Map::new();
             for ranker in RANKERS {
-                let url = &plan.endpoints[&("search".to_string(), ranker.to_string())];
+                let Some(url) = toy::call_url(&plan.endpoints, "search", ranker) else {
+                    return;
+                };
                 let body = json!({"id": format!("{}-{ranker}", v.id), "query": query});
-                match self.client.call_toy(url, &body, "search", &v.user, events) {
+                match self.client.call_toy(&url, &body, "search", &v.user, events) {
                     Some(reply) => {
                         rankings.insert(ranker.to_string(), reply["items"].clone());
                     }
@@ -590,14 +548,11 @@ impl<'a> Worker<'a> {
             },
         };
         let variant = assignment["variant"].as_str().unwrap_or("bm25");
-        let Some(url) = plan
-            .endpoints
-            .get(&("search".to_string(), variant.to_string()))
-        else {
+        let Some(url) = toy::call_url(&plan.endpoints, "search", variant) else {
             return;
         };
         let body = json!({"id": format!("{}-{variant}", v.id), "query": query});
-        if let Some(reply) = self.client.call_toy(url, &body, "search", &v.user, events) {
+        if let Some(reply) = self.client.call_toy(&url, &body, "search", &v.user, events) {
             let items: Vec<String> = reply["items"]
                 .as_array()
                 .into_iter()
