@@ -10,19 +10,10 @@
 mod common;
 
 use std::error::Error;
-use std::fmt;
-use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 
-use hyper::body::{Body, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-
-const CONNECTIONS: u32 = 32;
+use common::wrk::{self, env_u64, fail, serve_constant, WrkRun, CONNECTIONS};
 
 /// What the ceiling answers, about the size of rampart's reply.
 const CONSTANT_JSON: &str =
@@ -40,171 +31,48 @@ request = function()
 end
 "#;
 
-/// A failure of the bench itself.
-#[derive(Debug)]
-struct BenchError(String);
-
-impl fmt::Display for BenchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Error for BenchError {}
-
-fn fail(message: impl Into<String>) -> Box<dyn Error> {
-    Box::new(BenchError(message.into()))
-}
-
-/// The figures of one wrk run.
+/// One wrk run with the CPU this process (the server, not wrk) used during it.
 #[derive(Debug, Clone, Copy)]
-struct WrkRun {
-    requests_per_s: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    requests: u64,
-    non_2xx: u64,
-    socket_errors: u64,
-    /// CPU seconds this process (the server, not wrk) used during the run.
+struct Measured {
+    wrk: WrkRun,
     server_cpu_s: f64,
     /// Of which rampart's writer thread, which stores the exposures.
     writer_cpu_s: f64,
 }
 
-/// A latency as wrk prints it (`812.00us`, `1.25ms`, `2.00s`), in milliseconds.
-fn parse_latency(text: &str) -> Option<f64> {
-    let (number, scale) = if let Some(n) = text.strip_suffix("us") {
-        (n, 1e-3)
-    } else if let Some(n) = text.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60e3)
-    } else {
-        (text.strip_suffix('s')?, 1e3)
-    };
-    number.parse::<f64>().ok().map(|v| v * scale)
-}
-
-/// Reads requests/s, p50, p99, the request count and the error counts from wrk's report.
-fn parse_wrk(out: &str) -> Option<WrkRun> {
-    let mut run = WrkRun {
-        requests_per_s: f64::NAN,
-        p50_ms: f64::NAN,
-        p99_ms: f64::NAN,
-        requests: 0,
-        non_2xx: 0,
-        socket_errors: 0,
-        server_cpu_s: 0.0,
-        writer_cpu_s: 0.0,
-    };
-    for line in out.lines().map(str::trim) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["Requests/sec:", v] => run.requests_per_s = v.parse().ok()?,
-            ["50%", v] => run.p50_ms = parse_latency(v)?,
-            ["99%", v] => run.p99_ms = parse_latency(v)?,
-            [n, "requests", "in", ..] => run.requests = n.parse().ok()?,
-            ["Non-2xx", "or", "3xx", "responses:", n] => run.non_2xx = n.parse().ok()?,
-            ["Socket", "errors:", rest @ ..] => {
-                // "connect 0, read 0, write 0, timeout 0"
-                run.socket_errors = rest
-                    .iter()
-                    .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
-                    .sum();
-            }
-            _ => {}
-        }
-    }
-    let parsed = [run.requests_per_s, run.p50_ms, run.p99_ms]
-        .iter()
-        .all(|v| v.is_finite());
-    parsed.then_some(run)
-}
-
-/// Runs wrk against `url` for `seconds`; `None` when wrk is not installed.
-fn run_wrk(script: &Path, url: &str, seconds: u64) -> Result<Option<WrkRun>, Box<dyn Error>> {
+/// Runs wrk against `url` and measures this process's CPU meanwhile; `None` when wrk is not
+/// installed.
+fn measure(
+    label: &str,
+    script: &Path,
+    url: &str,
+    seconds: u64,
+) -> Result<Option<Measured>, Box<dyn Error>> {
     let writer_cpu = || {
         common::thread_times()
             .get("rampart-writer")
             .map_or(0.0, |t| t.on_cpu_s)
     };
     let (cpu, writer) = (common::cpu_time(), writer_cpu());
-    let output = Command::new("wrk")
-        .args(["-t1", &format!("-c{CONNECTIONS}"), &format!("-d{seconds}s")])
-        .arg("--latency")
-        .arg("-s")
-        .arg(script)
-        .arg(url)
-        .output();
-    let output = match output {
-        Ok(o) => o,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let Some(wrk) = wrk::run(label, script, url, seconds)? else {
+        return Ok(None);
     };
-    let server_cpu_s = common::cpu_time().saturating_sub(cpu).as_secs_f64();
-    let writer_cpu_s = writer_cpu() - writer;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(fail(format!(
-            "wrk failed ({}): {}{}",
-            output.status,
-            text,
-            String::from_utf8_lossy(&output.stderr)
-        )));
-    }
-    let mut run =
-        parse_wrk(&text).ok_or_else(|| fail(format!("unreadable wrk report:\n{text}")))?;
-    run.server_cpu_s = server_cpu_s;
-    run.writer_cpu_s = writer_cpu_s;
-    Ok(Some(run))
+    Ok(Some(Measured {
+        wrk,
+        server_cpu_s: common::cpu_time().saturating_sub(cpu).as_secs_f64(),
+        writer_cpu_s: writer_cpu() - writer,
+    }))
 }
 
-/// Serves `CONSTANT_JSON` to every request on `listener`, reading each body first.
-async fn serve_constant(listener: tokio::net::TcpListener) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let service = service_fn(|req: Request<Incoming>| async move {
-                let mut body = std::pin::pin!(req.into_body());
-                while let Some(frame) =
-                    std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await
-                {
-                    frame?;
-                }
-                let mut resp = Response::new(CONSTANT_JSON.to_string());
-                resp.headers_mut().insert(
-                    hyper::header::CONTENT_TYPE,
-                    hyper::header::HeaderValue::from_static("application/json"),
-                );
-                Ok::<_, hyper::Error>(resp)
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&v| v > 0)
-        .unwrap_or(default)
-}
-
-impl WrkRun {
+impl Measured {
     /// CPU microseconds the server process spent per answered request.
     fn server_cpu_us(&self) -> f64 {
-        self.server_cpu_s * 1e6 / self.requests.max(1) as f64
+        self.server_cpu_s * 1e6 / self.wrk.requests.max(1) as f64
     }
 
     /// Of which the writer thread, storing the exposure.
     fn writer_cpu_us(&self) -> f64 {
-        self.writer_cpu_s * 1e6 / self.requests.max(1) as f64
+        self.writer_cpu_s * 1e6 / self.wrk.requests.max(1) as f64
     }
 }
 
@@ -230,7 +98,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let ceiling: SocketAddr = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        tokio::spawn(serve_constant(listener));
+        tokio::spawn(serve_constant(listener, CONSTANT_JSON));
         Ok::<_, std::io::Error>(addr)
     })?;
 
@@ -258,7 +126,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             format!("http://{}/v1/assign", rampart.addr),
         ),
     ];
-    let mut runs: Vec<Vec<WrkRun>> = vec![Vec::new(); targets.len()];
+    let mut runs: Vec<Vec<Measured>> = vec![Vec::new(); targets.len()];
     println!(
         "assign over HTTP: wrk -t1 -c{CONNECTIONS} -d{seconds}s --latency, {rounds} rounds, \
          targets in turns"
@@ -273,22 +141,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     for _ in 0..rounds {
         for (i, (label, url)) in targets.iter().enumerate() {
-            let Some(run) = run_wrk(&script, url, seconds)? else {
+            let Some(run) = measure(label, &script, url, seconds)? else {
                 println!("wrk is not installed (apt-get install wrk): nothing measured");
                 return Ok(());
             };
-            if run.non_2xx > 0 || run.socket_errors > 0 {
-                return Err(fail(format!(
-                    "{label}: {} non-2xx responses and {} socket errors in {} requests",
-                    run.non_2xx, run.socket_errors, run.requests
-                )));
-            }
             print_row(
                 label,
                 [
-                    run.requests_per_s,
-                    run.p50_ms,
-                    run.p99_ms,
+                    run.wrk.requests_per_s,
+                    run.wrk.p50_ms,
+                    run.wrk.p99_ms,
                     run.server_cpu_us(),
                     run.writer_cpu_us(),
                 ],
@@ -300,18 +162,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("\nmedians over {rounds} rounds:");
     let mut medians = Vec::new();
     for ((label, _), rs) in targets.iter().zip(&runs) {
-        let pick = |f: fn(&WrkRun) -> f64| {
+        let pick = |f: fn(&Measured) -> f64| {
             common::median(&rs.iter().map(f).collect::<Vec<_>>()).unwrap_or(0.0)
         };
-        let requests_per_s = pick(|r| r.requests_per_s);
+        let requests_per_s = pick(|r| r.wrk.requests_per_s);
         print_row(
             label,
             [
                 requests_per_s,
-                pick(|r| r.p50_ms),
-                pick(|r| r.p99_ms),
-                pick(WrkRun::server_cpu_us),
-                pick(WrkRun::writer_cpu_us),
+                pick(|r| r.wrk.p50_ms),
+                pick(|r| r.wrk.p99_ms),
+                pick(Measured::server_cpu_us),
+                pick(Measured::writer_cpu_us),
             ],
         );
         medians.push(requests_per_s);

@@ -1,6 +1,6 @@
 //! What the HTTP benches share: the config they serve (the quickstart example), starting rampart
-//! in process on a temporary data directory, CPU time of this process and of its threads, and
-//! medians.
+//! in process on a temporary data directory, CPU time of this process and of its threads,
+//! medians, and wrk as the load generator (`wrk`).
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -8,6 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use rampart_server::{Options, Running};
+
+// Used by the benches that drive wrk, not by the others.
+#[allow(dead_code)]
+pub mod wrk;
 
 /// The config every bench serves: two models, a holdout, a rollout, two experiments.
 pub const CONFIG: &str = include_str!("../../../../examples/quickstart.toml");
