@@ -31,7 +31,7 @@ use crate::rollout::{run_rollout_in, RunOptions};
 use crate::scenario::{
     FixedThreshold, Promote, Ranking, Scenario, SimMetric, ThresholdCheck, ROLLOUT,
 };
-use crate::world::{Arrivals, Unit, World};
+use crate::world::{Arrivals, Outcome, Unit, World};
 
 /// A release strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -210,6 +210,33 @@ fn run_rampart(scenario: &Scenario, arrivals: &Arrivals, seed: u64) -> Result<St
 /// Conversions not yet arrived: (time, arm), arm 1 = candidate.
 type Pending = BinaryHeap<Reverse<(Millis, u8)>>;
 
+/// Pops the conversions that have arrived by `now`, each as its arm.
+fn due(pending: &mut Pending, now: Millis) -> impl Iterator<Item = u8> + '_ {
+    std::iter::from_fn(move || match pending.peek() {
+        Some(&Reverse((at, arm))) if at <= now => {
+            pending.pop();
+            Some(arm)
+        }
+        _ => None,
+    })
+}
+
+/// Places unit `u` in a two-arm split: on the candidate (arm 1) when its assignment draw is below
+/// `share`. Returns its arm, its outcome (none when it leaves without one), and whether it got a
+/// variant worse than the baseline for its segment.
+fn place(scenario: &Scenario, u: &Unit, share: f64) -> Option<(u8, Outcome, bool)> {
+    let w = &scenario.world;
+    let arm = u8::from(u.draws.assign < share);
+    let variant = if arm == 1 {
+        &scenario.candidate
+    } else {
+        &scenario.baseline
+    };
+    let o = w.outcome(u, variant)?;
+    let on_worse = arm == 1 && w.worse(&scenario.baseline, &scenario.candidate, w.segment(u));
+    Some((arm, o, on_worse))
+}
+
 /// What one arm did in one interval of the fixed-threshold rule.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ArmInterval {
@@ -369,18 +396,10 @@ fn run_fixed_threshold(scenario: &Scenario, arrivals: &Arrivals, seed: u64) -> S
     for k in 0..arrivals.ticks() {
         let share = rule.stages.get(state.stage).copied().unwrap_or(100.0) / 100.0;
         for u in arrivals.units(k) {
-            let arm = u8::from(u.draws.assign < share);
-            let variant = if arm == 1 {
-                &scenario.candidate
-            } else {
-                &scenario.baseline
-            };
-            let Some(o) = w.outcome(&u, variant) else {
+            let Some((arm, o, on_worse)) = place(scenario, &u, share) else {
                 continue;
             };
-            if arm == 1 && w.worse(&scenario.baseline, &scenario.candidate, w.segment(&u)) {
-                worse += 1.0;
-            }
+            worse += f64::from(u8::from(on_worse));
             let a = &mut arms[arm as usize];
             a.units += 1;
             a.errors += u64::from(o.error);
@@ -390,11 +409,7 @@ fn run_fixed_threshold(scenario: &Scenario, arrivals: &Arrivals, seed: u64) -> S
             }
         }
         let now = (k as Millis + 1) * w.tick_ms;
-        while let Some(&Reverse((at, arm))) = pending.peek() {
-            if at > now {
-                break;
-            }
-            pending.pop();
+        for arm in due(&mut pending, now) {
             arms[arm as usize].conversions += 1;
         }
         if now < next_check {
@@ -518,18 +533,10 @@ fn run_split(
     let mut worse = 0.0;
     for k in 0..arrivals.ticks() {
         for u in arrivals.units(k) {
-            let arm = u8::from(u.draws.assign < 0.5);
-            let variant = if arm == 1 {
-                &scenario.candidate
-            } else {
-                &scenario.baseline
-            };
-            let Some(o) = w.outcome(&u, variant) else {
+            let Some((arm, o, on_worse)) = place(scenario, &u, 0.5) else {
                 continue;
             };
-            if arm == 1 && w.worse(&scenario.baseline, &scenario.candidate, w.segment(&u)) {
-                worse += 1.0;
-            }
+            worse += f64::from(u8::from(on_worse));
             let a = &mut arms[arm as usize];
             a.units += 1;
             a.errors += u64::from(o.error);
@@ -538,11 +545,7 @@ fn run_split(
             }
         }
         let now = (k as Millis + 1) * w.tick_ms;
-        while let Some(&Reverse((at, arm))) = pending.peek() {
-            if at > now {
-                break;
-            }
-            pending.pop();
+        for arm in due(&mut pending, now) {
             arms[arm as usize].conversions += 1;
         }
         if let Some((ending, reason)) = decide(now, &arms[0], &arms[1]) {
