@@ -9,6 +9,9 @@
 //! in ([`switchback_window`]) serves one variant to every unit in the experiment. An experiment
 //! named by a rollout stage takes its units from the rollout's candidate slice while the rollout
 //! is in that stage; the control slice keeps the baseline.
+//!
+//! [`Assigner::expected_split`] reads the same compiled tables to say what share of a model's
+//! units each slice takes, so what is shown (the dashboard) cannot drift from what is served.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -109,6 +112,16 @@ pub struct Assignment<'a> {
     pub entity: Option<(EntityKind, &'a str)>,
 }
 
+/// One slice of a model's units in [`Assigner::expected_split`]: the units that get `variant`
+/// for `reason` from `entity` (none for the default), as a share of all units.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Slice {
+    pub reason: Reason,
+    pub entity: Option<String>,
+    pub variant: String,
+    pub share: f64,
+}
+
 /// Why a unit could not be assigned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AssignError {
@@ -166,6 +179,27 @@ impl Pick {
                 variant_salt: salt ^ VARIANT_SALT_MIX,
                 cut: cumulative_cut(variants, e.weights.as_deref()),
             },
+        }
+    }
+
+    /// Each variant's share of the units inside: by bucket widths, or (switchback) equal shares
+    /// of the time.
+    fn shares(&self) -> Vec<(u16, f64)> {
+        match self {
+            Pick::Hash { cut, .. } => {
+                let mut lo = 0;
+                cut.iter()
+                    .map(|&(hi, i)| {
+                        let share = f64::from(hi - lo) / f64::from(BUCKETS);
+                        lo = hi;
+                        (i, share)
+                    })
+                    .collect()
+            }
+            Pick::Window { variants, .. } => {
+                let n = variants.len().max(1) as f64;
+                variants.iter().map(|&i| (i, 1.0 / n)).collect()
+            }
         }
     }
 
@@ -372,6 +406,89 @@ impl Assigner {
             !m.experiments.is_empty()
                 || m.rollout.as_ref().is_some_and(|r| r.status.serves_slices())
         })
+    }
+
+    /// The share of `model`'s units each slice is expected to take, in the order [`assign`]
+    /// decides (forced units, a handful, are left out); `None` for an unknown model. Hashes under
+    /// different salts are independent, so each step takes its fraction of the units the earlier
+    /// steps left; experiments of one layer hold disjoint ranges of the layer's buckets.
+    ///
+    /// [`assign`]: Assigner::assign
+    pub fn expected_split(&self, model: &str) -> Option<Vec<Slice>> {
+        let m = self.models.get(model)?;
+        let frac = |buckets: u32| f64::from(buckets) / f64::from(BUCKETS);
+        let mut slices = Vec::new();
+        let mut add = |reason, entity: Option<&str>, variant: u16, share: f64| {
+            if share > 0.0 {
+                slices.push(Slice {
+                    reason,
+                    entity: entity.map(str::to_string),
+                    variant: m.variants[variant as usize].clone(),
+                    share,
+                });
+            }
+        };
+        let mut left = 1.0;
+        let baseline = m.rollout.as_ref().map_or(m.baseline, |r| r.baseline);
+        for h in &m.holdouts {
+            let share = left * frac(h.buckets);
+            add(Reason::Holdout, Some(&h.name), baseline, share);
+            left -= share;
+        }
+        // Fraction of each layer's buckets taken by the experiments already counted.
+        let mut layer_taken: HashMap<u64, f64> = HashMap::new();
+        for e in &m.experiments {
+            let inside = match &e.membership {
+                Membership::Own { buckets, .. } => frac(*buckets),
+                Membership::Layer { salt, ranges } => {
+                    let own: f64 = ranges.iter().map(|&(lo, hi)| frac(hi - lo)).sum();
+                    let taken = layer_taken.entry(*salt).or_insert(0.0);
+                    let given_not_taken = if *taken < 1.0 {
+                        own / (1.0 - *taken)
+                    } else {
+                        0.0
+                    };
+                    *taken += own;
+                    given_not_taken
+                }
+            };
+            let share = left * inside.min(1.0);
+            for (i, part) in e.pick.shares() {
+                add(Reason::Experiment, Some(&e.name), i, share * part);
+            }
+            left -= share;
+        }
+        if let Some(r) = &m.rollout {
+            let name = Some(r.name.as_str());
+            match r.status {
+                RolloutStatus::RolledBack => {
+                    add(Reason::RolledBack, name, r.baseline, left);
+                    left = 0.0;
+                }
+                RolloutStatus::Completed => {
+                    add(Reason::Completed, name, r.candidate, left);
+                    left = 0.0;
+                }
+                _ => {
+                    let candidate = left * frac(r.candidate_below);
+                    match &r.experiment {
+                        Some(e) => {
+                            for (i, part) in e.pick.shares() {
+                                add(Reason::Experiment, Some(&e.name), i, candidate * part);
+                            }
+                        }
+                        None => add(Reason::Candidate, name, r.candidate, candidate),
+                    }
+                    let control = left * frac(BUCKETS.saturating_sub(r.control_from));
+                    add(Reason::Control, name, r.baseline, control);
+                    left -= candidate + control;
+                    add(Reason::Default, None, r.baseline, left);
+                    left = 0.0;
+                }
+            }
+        }
+        add(Reason::Default, None, m.baseline, left);
+        Some(slices)
     }
 
     /// Assigns `unit` of `model` at time `now` (which only switchback experiments read). `force`

@@ -1,6 +1,8 @@
 //! Properties of assignment: uniform buckets, monotone ramps, exclusive layers, stability across
 //! restart and reload, and the published test vectors.
 
+use std::collections::HashMap;
+
 use rampart_core::assign::{bucket, BUCKETS};
 use rampart_core::config::{load_str, Format};
 use rampart_core::state::{reconcile, LiveState, RolloutState, RolloutStatus};
@@ -338,4 +340,82 @@ fn split_weights_are_respected() {
         let got = counts[v] as f64 / n as f64;
         assert!((got - share).abs() < 0.006, "{v}: {got} vs {share}");
     }
+}
+
+/// Counts of assignments by (reason, entity, variant) over `n` units, as shares.
+fn observed_split(a: &Assigner, n: usize) -> HashMap<(Reason, Option<String>, String), f64> {
+    let mut counts = HashMap::new();
+    for i in 0..n {
+        let got = a.assign("recs", &format!("u{i}"), None, 0).unwrap();
+        let key = (
+            got.reason,
+            got.entity.map(|(_, name)| name.to_string()),
+            got.variant.to_string(),
+        );
+        *counts.entry(key).or_insert(0.0) += 1.0 / n as f64;
+    }
+    counts
+}
+
+#[test]
+fn the_expected_split_matches_what_units_get() {
+    let cfg = config(&format!(
+        "{BASE}\n[[holdouts]]\nname = \"h\"\npercent = 10\n\
+         [[experiments]]\nname = \"a\"\nmodel = \"recs\"\nvariants = [\"v1\", \"v2\"]\nweights = [1, 3]\ntraffic = 20\nlayer = \"L\"\nprimary = \"conversion\"\n\
+         [[experiments]]\nname = \"b\"\nmodel = \"recs\"\nvariants = [\"v1\", \"v3\"]\ntraffic = 10\nlayer = \"L\"\nprimary = \"conversion\"\n\
+         [[experiments]]\nname = \"c\"\nmodel = \"recs\"\nvariants = [\"v2\", \"v3\"]\ntraffic = 15\nprimary = \"conversion\"\n\
+         [[rollouts]]\nname = \"r\"\nmodel = \"recs\"\nbaseline = \"v1\"\ncandidate = \"v2\"\nstages = [{{ traffic = 20 }}, {{ traffic = 100 }}]\n"
+    ));
+    let (mut state, _) = live(&cfg, &[]);
+    with_rollout_traffic(&mut state, "r", 20.0);
+    let a = Assigner::new(&cfg, &state);
+    let expected = a.expected_split("recs").expect("known model");
+    assert!((expected.iter().map(|s| s.share).sum::<f64>() - 1.0).abs() < 1e-12);
+    let observed = observed_split(&a, 200_000);
+    assert_eq!(
+        observed.len(),
+        expected.len(),
+        "the same slices: {observed:?} vs {expected:?}"
+    );
+    for s in &expected {
+        let key = (s.reason, s.entity.clone(), s.variant.clone());
+        let got = observed.get(&key).copied().unwrap_or(0.0);
+        // 200,000 units: a share's standard error is at most 0.0012.
+        assert!(
+            (got - s.share).abs() < 0.005,
+            "{key:?}: expected {}, observed {got}",
+            s.share
+        );
+    }
+    // 10% held out; then 30% of the rest in layer L, 15% of what is left in c; the rollout
+    // takes 20% candidate and 20% control of the remainder.
+    let share = |reason, variant: &str| -> f64 {
+        expected
+            .iter()
+            .filter(|s| s.reason == reason && s.variant == variant)
+            .map(|s| s.share)
+            .sum()
+    };
+    let after_experiments = 0.9 * 0.7 * 0.85;
+    assert!((share(Reason::Holdout, "v1") - 0.1).abs() < 1e-12);
+    assert!((share(Reason::Candidate, "v2") - after_experiments * 0.2).abs() < 1e-12);
+    assert!((share(Reason::Control, "v1") - after_experiments * 0.2).abs() < 1e-12);
+
+    let status = |st: RolloutStatus| {
+        let mut s = state.clone();
+        s.rollouts.get_mut("r").expect("rollout").status = st;
+        Assigner::new(&cfg, &s)
+            .expected_split("recs")
+            .expect("known model")
+    };
+    let done = status(RolloutStatus::Completed);
+    let last = done.last().expect("slices");
+    assert_eq!(
+        (last.reason, last.variant.as_str()),
+        (Reason::Completed, "v2")
+    );
+    assert!((last.share - after_experiments).abs() < 1e-12);
+    let back = status(RolloutStatus::RolledBack);
+    assert_eq!(back.last().map(|s| s.reason), Some(Reason::RolledBack));
+    assert!(a.expected_split("nope").is_none());
 }

@@ -657,48 +657,21 @@ function renderExperiment(card, e, series) {
 
 // ---------------------------------------------------------------- models, holdouts, decisions
 
-/** Expected shares of a model's units, in the assigner's order of precedence: holdouts, then
- *  running split experiments (a layer's experiments share its slice), then the rollout's slices;
- *  the rest gets the baseline. Each step takes its percent of the units the earlier ones left. */
-function trafficSplit(model, status) {
-  const slices = [];
-  let left = 1;
-  const take = (percent) => { const s = left * Math.min(Math.max(percent, 0), 100) / 100; left -= s; return s; };
-  for (const hd of status.holdouts) {
-    if (hd.models && !hd.models.includes(model.name)) continue;
-    slices.push({ label: `holdout ${hd.name}`, variant: model.baseline, share: take(hd.percent) });
+/** A slice of `/v1/status`'s `split` in words: `holdout global`, `rollout recs-v2 candidate`. */
+function sliceLabel(s) {
+  switch (s.reason) {
+    case "holdout": return `holdout ${s.entity}`;
+    case "experiment": return `experiment ${s.entity}`;
+    case "candidate": case "control": return `rollout ${s.entity} ${s.reason}`;
+    case "rolled-back": case "completed": return `rollout ${s.entity} ${s.reason}`;
+    default: return s.reason;
   }
-  const exps = status.experiments.filter((e) => e.model === model.name && e.status === "running" && (e.design === "split" || e.design === "switchback"));
-  const layers = new Map();
-  for (const e of exps) {
-    const k = e.layer ? `layer:${e.layer}` : `exp:${e.name}`;
-    if (!layers.has(k)) layers.set(k, []);
-    layers.get(k).push(e);
-  }
-  for (const group of layers.values()) {
-    const total = group.reduce((a, e) => a + (e.traffic ?? 100), 0);
-    const share = take(total);
-    for (const e of group) {
-      const part = total > 0 ? share * (e.traffic ?? 100) / total : 0;
-      for (const v of e.variants) slices.push({ label: `experiment ${e.name}`, variant: v, share: part / e.variants.length });
-    }
-  }
-  const r = status.rollouts.find((x) => x.model === model.name && x.status && x.status !== "pending");
-  if (r && isNum(r.traffic)) {
-    const t = Math.min(Math.max(r.traffic, 0), 100);
-    const cand = left * t / 100;
-    const ctl = left * Math.min(t, 100 - t) / 100;
-    slices.push({ label: `rollout ${r.name} candidate`, variant: r.candidate, share: cand });
-    if (ctl > 0) slices.push({ label: `rollout ${r.name} control`, variant: r.baseline, share: ctl });
-    left -= cand + ctl;
-  }
-  if (left > 1e-9) slices.push({ label: "default", variant: model.baseline, share: left });
-  return slices;
 }
 
 function renderModels(status) {
   const rows = status.models.map((m) => {
-    const slices = trafficSplit(m, status);
+    // The server's own expected split, read off the assigner that serves the traffic.
+    const slices = m.split || [];
     const byVariant = new Map();
     for (const s of slices) byVariant.set(s.variant, (byVariant.get(s.variant) || 0) + s.share);
     const color = (v) => PALETTE[Math.max(0, m.variants.indexOf(v)) % PALETTE.length];
@@ -711,7 +684,7 @@ function renderModels(status) {
         h("div", { class: "legend" }, [...byVariant].map(([v, s]) =>
           h("span", {}, h("span", { class: "swatch", style: `background:${color(v)}` }), `${v} `,
             h("span", { class: "num", testid: tid("model", m.name, v, "share") }, pct(s))))),
-        h("div", { class: "muted small" }, slices.filter((s) => s.share > 0).map((s) => `${s.label}: ${s.variant} ${pct(s.share)}`).join(" · "))));
+        h("div", { class: "muted small" }, slices.map((s) => `${sliceLabel(s)}: ${s.variant} ${pct(s.share)}`).join(" · "))));
   });
   $("models").replaceChildren(rows.length === 0 ? h("p", { class: "empty" }, "No models configured.")
     : h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Model"), h("th", {}, "Variants"), h("th", {}, "Expected traffic split"))), h("tbody", {}, rows)));

@@ -612,6 +612,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Json<Value> {
             json!({
                 "name": m.name, "unit": m.unit, "baseline": m.baseline(),
                 "variants": m.variants.iter().map(|v| &v.name).collect::<Vec<_>>(),
+                "split": live.assigner.expected_split(&m.name),
             })
         })
         .collect();

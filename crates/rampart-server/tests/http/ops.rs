@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::{assign, blocking, get, post, post_events, send, Server, CONFIG};
 
@@ -181,14 +181,45 @@ async fn health_readiness_and_status_match_the_config() {
         assert_eq!(s.status, 200);
         let s = s.json;
         assert_eq!(s["config_version"], 1);
+        let mut models = s["models"].clone();
+        let splits: Vec<Value> = models
+            .as_array_mut()
+            .expect("models")
+            .iter_mut()
+            .map(|m| m.as_object_mut().and_then(|m| m.remove("split")).expect("split"))
+            .collect();
         assert_eq!(
-            s["models"],
+            models,
             json!([
                 {"name": "checkout-recs", "unit": "user", "baseline": "v1", "variants": ["v1", "v2"]},
                 {"name": "search-ranking", "unit": "session", "baseline": "bm25", "variants": ["bm25", "neural"]},
                 {"name": "pricing", "unit": "request", "baseline": "p1", "variants": ["p1", "p2"]},
             ])
         );
+        // 10% held out, 40% of the rest in ranker-bakeoff, then 20% candidate and 20% control.
+        let expected = [
+            vec![
+                ("holdout", json!("global"), "v1", 0.1),
+                ("experiment", json!("ranker-bakeoff"), "v1", 0.18),
+                ("experiment", json!("ranker-bakeoff"), "v2", 0.18),
+                ("candidate", json!("recs-v2"), "v2", 0.108),
+                ("control", json!("recs-v2"), "v1", 0.108),
+                ("default", Value::Null, "v1", 0.324),
+            ],
+            vec![
+                ("experiment", json!("search-split"), "bm25", 0.5),
+                ("experiment", json!("search-split"), "neural", 0.5),
+            ],
+            vec![("default", Value::Null, "p1", 1.0)],
+        ];
+        for (split, want) in splits.iter().zip(&expected) {
+            let got = split.as_array().expect("split slices");
+            assert_eq!(got.len(), want.len(), "{split}");
+            for (g, (reason, entity, variant, share)) in got.iter().zip(want) {
+                assert_eq!((&g["reason"], &g["entity"], &g["variant"]), (&json!(reason), entity, &json!(variant)), "{split}");
+                assert!((g["share"].as_f64().expect("share") - share).abs() < 1e-12, "{split}");
+            }
+        }
         let r = &s["rollouts"][0];
         assert_eq!(r["name"], "recs-v2");
         assert_eq!(r["model"], "checkout-recs");
