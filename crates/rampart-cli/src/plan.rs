@@ -168,22 +168,6 @@ fn ask(input: &mut PlanInput, stdin: &mut impl BufRead) -> Result<(), String> {
     Ok(())
 }
 
-fn thousands(n: f64) -> String {
-    let digits = format!("{:.0}", n.round());
-    let (sign, digits) = match digits.strip_prefix('-') {
-        Some(d) => ("-", d.to_string()),
-        None => ("", digits),
-    };
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{sign}{out}")
-}
-
 fn print(plan: &Plan) {
     let c = &plan.checklist;
     println!("CHECKLIST");
@@ -220,7 +204,7 @@ fn print(plan: &Plan) {
         a.mde * 100.0,
         a.alpha,
         a.power,
-        thousands(a.units_per_day),
+        table::thousands(a.units_per_day),
         a.traffic
     );
     table::print(
@@ -228,19 +212,19 @@ fn print(plan: &Plan) {
         [
             vec![
                 "split test, fixed horizon".to_string(),
-                thousands(n.split.units_per_arm as f64),
+                table::thousands(n.split.units_per_arm as f64),
                 n.split.arms.to_string(),
                 n.split.days.to_string(),
             ],
             vec![
                 "split test, mSPRT (expected)".to_string(),
-                thousands(n.split.sequential.expected_units_per_arm),
+                table::thousands(n.split.sequential.expected_units_per_arm),
                 n.split.arms.to_string(),
                 format!("{:.1}", n.split.sequential_days),
             ],
             vec![
                 "interleaved (team draft)".to_string(),
-                thousands(n.interleaving.impressions as f64),
+                table::thousands(n.interleaving.impressions as f64),
                 "1".to_string(),
                 n.interleaving.days.to_string(),
             ],
@@ -250,7 +234,7 @@ fn print(plan: &Plan) {
     println!(
         "split test: two-sided z-test on Cohen's h = {:.4}; the mSPRT stops by {} units per arm in {:.0}% of simulated runs",
         n.split.effect_size,
-        thousands(n.split.sequential.horizon_units_per_arm),
+        table::thousands(n.split.sequential.horizon_units_per_arm),
         n.split.sequential.power_by_horizon * 100.0
     );
     println!(
@@ -262,8 +246,8 @@ fn print(plan: &Plan) {
     println!(
         "\nSTAGED ROLLOUT: gate \"no worse than {}% below the control\" needs {} units per arm (one-sided z-test; the always-valid gate expects {})",
         s.margin * 100.0,
-        thousands(s.gate_units_per_arm as f64),
-        thousands(s.sequential_gate.expected_units_per_arm)
+        table::thousands(s.gate_units_per_arm as f64),
+        table::thousands(s.sequential_gate.expected_units_per_arm)
     );
     table::print(
         &[
@@ -282,8 +266,8 @@ fn print(plan: &Plan) {
                     h => format!("{h}h"),
                 },
                 st.arm_share.to_string(),
-                thousands(st.units_per_arm_per_day),
-                thousands(st.units_per_arm_at_end),
+                table::thousands(st.units_per_arm_per_day),
+                table::thousands(st.units_per_arm_at_end),
                 st.hours.to_string(),
             ]
         }),
@@ -313,15 +297,6 @@ fn print(plan: &Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_groups_digits() {
-        assert_eq!(thousands(0.0), "0");
-        assert_eq!(thousands(999.4), "999");
-        assert_eq!(thousands(1234.0), "1,234");
-        assert_eq!(thousands(1_234_567.0), "1,234,567");
-        assert_eq!(thousands(-12_345.0), "-12,345");
-    }
 
     #[test]
     fn questions_are_asked_again_after_a_bad_answer() {

@@ -1,4 +1,4 @@
-//! Plain aligned tables for people reading a terminal.
+//! Plain aligned tables for people reading a terminal, and numbers written for them.
 
 /// Prints `rows` under `headers`, each column as wide as its widest cell.
 pub fn print(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) {
@@ -76,8 +76,35 @@ fn civil(ms: i64) -> (i64, i64, i64, i64) {
     (y, m, d, rem)
 }
 
+/// A count with thousands separators, rounded to a whole number: `1,234,567`.
+pub fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.round());
+    let (sign, digits) = match digits.strip_prefix('-') {
+        Some(d) => ("-", d.to_string()),
+        None => ("", digits),
+    };
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn thousands_groups_digits() {
+        use super::thousands;
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1234.0), "1,234");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+        assert_eq!(thousands(-12_345.0), "-12,345");
+    }
+
     #[test]
     fn formats_times_in_utc() {
         assert_eq!(super::time(0), "1970-01-01 00:00:00");

@@ -543,14 +543,7 @@ fn decision_line(clock: &DemoClock, d: &Value) -> String {
 
 /// `12,345`.
 fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let groups: Vec<&str> = digits
-        .as_bytes()
-        .rchunks(3)
-        .rev()
-        .map(|g| std::str::from_utf8(g).unwrap_or(""))
-        .collect();
-    groups.join(",")
+    crate::table::thousands(n as f64)
 }
 
 /// `error_rate ✓ latency · ctr ✗`: each gate's outcome at the last look.
