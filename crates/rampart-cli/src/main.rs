@@ -67,6 +67,7 @@ enum Command {
         /// Why: recorded in the decision log.
         #[arg(long, global = true)]
         reason: Option<String>,
+        /// Print the rollout as JSON (with `status --watch`: one object per line, per change).
         #[arg(long, global = true)]
         json: bool,
     },
@@ -79,6 +80,7 @@ enum Command {
         /// Why: recorded in the decision log.
         #[arg(long, global = true)]
         reason: Option<String>,
+        /// Print the experiment as JSON.
         #[arg(long, global = true)]
         json: bool,
     },
