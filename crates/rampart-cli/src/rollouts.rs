@@ -162,6 +162,10 @@ fn watch(
     let path = format!("/v1/rollouts/{}", encode(name));
     let timed_out = |last: &str| {
         let waited = timeout.unwrap_or_default();
+        let last = match last {
+            "" => "no answer from the server yet",
+            seen => seen,
+        };
         Failure::new(
             Exit::TimedOut,
             format!("rollout {name} did not finish within {waited} (--timeout); last seen: {last}"),

@@ -294,6 +294,10 @@ fn an_unreachable_or_silent_server_gives_the_unreachable_code_within_the_timeout
     let took = started.elapsed();
     assert_eq!(code(&out).0, TIMED_OUT, "{}", code(&out).1);
     assert!(took < Duration::from_secs(8), "{took:?}");
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "rampart: rollout x did not finish within 1s (--timeout); last seen: no answer from the server yet"
+    );
     drop(silent);
 }
 
