@@ -35,12 +35,12 @@ impl Target {
 
     pub fn get(&self, path: &str) -> Result<Value, String> {
         let url = format!("{}{path}", self.base()?);
-        answer(&url, self.authorized(ureq::get(&url)).call())
+        answer(&url, self.authorized(agent().get(&url)).call())
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, String> {
         let url = format!("{}{path}", self.base()?);
-        answer(&url, self.authorized(ureq::post(&url)).send_json(body))
+        answer(&url, self.authorized(agent().post(&url)).send_json(body))
     }
 
     fn authorized(&self, req: ureq::Request) -> ureq::Request {
@@ -49,6 +49,12 @@ impl Target {
             _ => req,
         }
     }
+}
+
+/// An HTTP client that trusts the same roots as the server's outbound connections (the
+/// system's, or `SSL_CERT_FILE`), so an https:// server behind a private CA works.
+fn agent() -> ureq::Agent {
+    rampart_server::tls::agent_builder().build()
 }
 
 /// The reply's JSON, or one line naming the URL and the server's error message.

@@ -2,7 +2,8 @@
 //! acknowledged events across a SIGKILL, the rollout verbs (`rollout`, `log`, `kill`), and the
 //! experiment verbs with their reports (`experiment`, `report`), the planner (`plan`), the CSV
 //! and Parquet export (`export`), the strategy simulator (`simulate`), bearer tokens (`--token`,
-//! `RAMPART_TOKEN`, the loopback-only refusal), and the demo (`demo`).
+//! `RAMPART_TOKEN`, the loopback-only refusal), the demo (`demo`), and outbound HTTPS to servers
+//! whose certificate comes from a CA made in the test (`tls`).
 //! Built as one test binary (one link step).
 
 mod support;
@@ -16,3 +17,4 @@ mod plan;
 mod report;
 mod rollouts;
 mod simulate;
+mod tls;

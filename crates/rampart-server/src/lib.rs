@@ -26,6 +26,7 @@ mod rollouts;
 mod run;
 mod series;
 mod telemetry;
+pub mod tls;
 mod verdict;
 mod writer;
 

@@ -84,7 +84,7 @@ impl Notifier {
 }
 
 fn deliver_all(hook: &Webhook, rx: mpsc::Receiver<Event>, telemetry: &crate::telemetry::Telemetry) {
-    let agent = ureq::AgentBuilder::new().timeout(TIMEOUT).build();
+    let agent = crate::tls::agent_builder().timeout(TIMEOUT).build();
     for event in rx {
         let body = match hook.format {
             WebhookFormat::Json => serde_json::to_value(&event).unwrap_or_default(),

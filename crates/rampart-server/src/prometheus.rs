@@ -4,7 +4,7 @@
 //! error of the controller: the analysis turns it into an inconclusive verdict and the rollout
 //! state machine counts it toward its consecutive-error limit.
 //!
-//! Queries are blocking (ureq) and run on the blocking pool, all of one look at once
+//! Queries are blocking (ureq, over TLS for `https://`, see `tls`) and run on the blocking pool, all of one look at once
 //! ([`read_all`]); the controller fetches before it takes the control lock.
 
 use std::io::Read;
@@ -66,7 +66,7 @@ impl Prometheus {
         let timeout = std::time::Duration::from_millis(config.timeout.as_millis());
         Ok(Prometheus {
             base: config.url.trim_end_matches('/').to_string(),
-            agent: ureq::AgentBuilder::new().timeout(timeout).build(),
+            agent: crate::tls::agent_builder().timeout(timeout).build(),
             timeout,
             token,
         })
@@ -100,7 +100,10 @@ impl Prometheus {
                 parse_answer(status, &body)
             }
             Err(ureq::Error::Transport(t)) => Reading::Error {
-                message: format!("cannot reach Prometheus at {url}: {t}"),
+                message: format!(
+                    "cannot reach Prometheus at {url}: {}",
+                    crate::tls::explain(&t)
+                ),
             },
         }
     }
