@@ -24,6 +24,7 @@ mod prometheus;
 mod proxy;
 mod rollouts;
 mod run;
+mod secret;
 mod series;
 mod telemetry;
 pub mod tls;
