@@ -313,6 +313,11 @@ fn webhooks_and_the_proxy_reach_https_servers_signed_by_a_ca_from_ssl_cert_file(
         logs.contains("not signed by a trusted CA"),
         "the log names the certificate problem:\n{logs}"
     );
+    // ... and names the receiver by scheme, host and port only: a webhook's path is a credential.
+    assert!(
+        logs.contains(&format!("https://127.0.0.1:{}", receiver.port)) && !logs.contains("/hook"),
+        "{logs}"
+    );
     assert_eq!(
         receiver.requests().len(),
         2,

@@ -275,7 +275,8 @@ async fn webhooks_get_every_transition_retry_failures_and_never_block_the_contro
 
 /// An admin token and a webhook URL given inline, a second webhook URL in a file: both receivers
 /// get the rollout's notifications, yet no stored config version, data file or API answer holds
-/// either secret; reloads still make new versions and refuse a URL file that is gone.
+/// either secret; reloads still make new versions, move the file's webhook to the URL the file
+/// names now, and refuse a URL file that is gone.
 #[tokio::test(flavor = "multi_thread")]
 async fn webhook_urls_and_tokens_stay_out_of_stored_config_versions() {
     const TOKEN: &str = "admin-secret-token-5b1e77";
@@ -283,6 +284,8 @@ async fn webhook_urls_and_tokens_stay_out_of_stored_config_versions() {
     const MARKER: &str = "history-marker-7f3a";
     let inline = Receiver::start(0, false);
     let from_file = Receiver::start(0, false);
+    let rotated = Receiver::start(0, false);
+    let rotated_url = format!("{}/T2/B2/rotated-secret-path-a3b9", rotated.url);
     let inline_url = format!("{}/T0/B0/{PATH_SECRET}", inline.url);
     let file_url = format!("{}/T1/B1/file-secret-path-0d4f", from_file.url);
     let config = move |extra: &str| {
@@ -305,6 +308,17 @@ baseline = "v1"
 candidate = "v2"
 stages = [{{ traffic = 50 }}, {{ traffic = 100 }}]
 
+[[models]]
+name = "search"
+variants = [{{ name = "a" }}, {{ name = "b" }}]
+
+[[rollouts]]
+name = "search-b"
+model = "search"
+baseline = "a"
+candidate = "b"
+stages = [{{ traffic = 10, min_duration = "1h" }}, {{ traffic = 100 }}]
+
 [[webhooks]]
 url = "{inline_url}"
 
@@ -321,7 +335,12 @@ url_file = "hook.url"
     .await;
     let base = server.base.clone();
     let config_path = server.config_path.clone();
-    let secrets = [TOKEN, PATH_SECRET, "file-secret-path-0d4f"];
+    let secrets = [
+        TOKEN,
+        PATH_SECRET,
+        "file-secret-path-0d4f",
+        "rotated-secret-path-a3b9",
+    ];
     let answers = blocking(move || {
         let get = |path: &str| send_as("GET", &format!("{base}{path}"), None, Some(TOKEN));
         let reload = || {
@@ -344,9 +363,32 @@ url_file = "hook.url"
         // An unchanged file is the same version; a changed one is the next.
         let same = reload();
         assert_eq!(same.json["config_version"], 1, "{}", same.text);
+        // The URL file now names another receiver: the reload replaces the webhooks.
+        std::fs::write(config_path.with_file_name("hook.url"), &rotated_url).unwrap();
         std::fs::write(&config_path, config("\n# a second look")).unwrap();
         let changed = reload();
         assert_eq!(changed.json["config_version"], 2, "{}", changed.text);
+        let pause = send_as(
+            "POST",
+            &format!("{base}/v1/rollouts/search-b/pause"),
+            Some(r#"{"actor": "alice", "reason": "a look"}"#),
+            Some(TOKEN),
+        );
+        assert_eq!(pause.status, 200, "{}", pause.text);
+        let paused = eventually(10, "the pause at the new receiver", || {
+            let b = rotated.bodies();
+            (b.len() == 1).then_some(b)
+        });
+        assert_eq!(paused[0]["kind"], "paused");
+        assert_eq!(paused[0]["rollout"], "search-b");
+        eventually(10, "the pause at the inline receiver", || {
+            (inline.bodies().len() == 3).then_some(())
+        });
+        assert_eq!(
+            from_file.bodies().len(),
+            2,
+            "the replaced receiver gets nothing new"
+        );
         // The file the URL is read from is gone: the reload is refused, naming the field.
         std::fs::remove_file(config_path.with_file_name("hook.url")).unwrap();
         std::fs::write(&config_path, config("\n# a third look")).unwrap();
