@@ -73,7 +73,10 @@ fn answer(url: &str, reply: Result<ureq::Response, ureq::Error>) -> Result<Value
             Err(format!("{url}: {code}: {msg}{hint}"))
         }
         Err(ureq::Error::Transport(t)) => {
-            Err(format!("cannot reach the server at {url}: {}", t.kind()))
+            // The transport error starts with the URL itself; say it once.
+            let why = rampart_server::tls::explain(&t);
+            let why = why.strip_prefix(&format!("{url}: ")).unwrap_or(&why);
+            Err(format!("cannot reach the server at {url}: {why}"))
         }
     }
 }
