@@ -61,6 +61,14 @@ pub fn inline_secrets(config: &Config) -> Vec<&str> {
     out
 }
 
+/// `url` as an error message may quote it: with its `user:password` redacted.
+pub(super) fn shown_url(url: &str) -> String {
+    match userinfo(url) {
+        Some(info) if !info.is_empty() => url.replacen(info, REDACTED, 1),
+        _ => url.to_string(),
+    }
+}
+
 /// The `user:password` of `scheme://user:password@host/...`.
 fn userinfo(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
@@ -135,6 +143,15 @@ mod tests {
         );
         let plain = "[[models]]\nname = \"m\"\nvariants = [{ name = \"a\" }]\n";
         assert_eq!(redact(plain, &config(plain, Format::Toml)), plain);
+    }
+
+    #[test]
+    fn urls_in_messages_lose_their_password() {
+        assert_eq!(
+            shown_url("http://u:p@h:99999/x"),
+            "http://<redacted>@h:99999/x"
+        );
+        assert_eq!(shown_url("http://h:1/a@b"), "http://h:1/a@b");
     }
 
     #[test]

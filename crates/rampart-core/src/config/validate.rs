@@ -438,7 +438,7 @@ impl<'a> Validator<'a> {
                     if let Some(problem) = http_url_problem(endpoint) {
                         self.push(
                             format!("{vat}.endpoint"),
-                            format!("{problem}, found {endpoint:?}"),
+                            format!("{problem}, found {:?}", super::secret::shown_url(endpoint)),
                         );
                     }
                 }
@@ -840,7 +840,7 @@ impl<'a> Validator<'a> {
                 "prometheus.url",
                 format!(
                     "{problem} (the Prometheus server, e.g. \"http://127.0.0.1:9090\"), found {:?}",
-                    p.url
+                    super::secret::shown_url(&p.url)
                 ),
             );
         }
