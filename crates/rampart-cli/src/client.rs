@@ -71,7 +71,9 @@ impl Target {
     /// The agent every request goes through: no request waits longer than the request timeout.
     fn agent(&self) -> &ureq::Agent {
         self.agent.get_or_init(|| {
-            ureq::AgentBuilder::new()
+            // The same roots as the server's outbound connections (the system's, or
+            // SSL_CERT_FILE), so an https:// server behind a private CA works.
+            rampart_server::tls::agent_builder()
                 .timeout_connect(CONNECT_TIMEOUT.min(self.timeout()))
                 .timeout(self.timeout())
                 .build()
@@ -151,10 +153,9 @@ fn answer(
             if timed_out {
                 return Err(silent());
             }
-            let why = std::error::Error::source(&t)
-                .map(|s| format!("{}: {s}", t.kind()))
-                .or_else(|| t.message().map(|m| format!("{}: {m}", t.kind())))
-                .unwrap_or_else(|| t.kind().to_string());
+            // The transport error starts with the URL itself; say it once.
+            let why = rampart_server::tls::explain(&t);
+            let why = why.strip_prefix(&format!("{url}: ")).unwrap_or(&why);
             Err(Failure::new(
                 Exit::Unreachable,
                 format!("cannot reach the server at {base}: {why}"),

@@ -1591,7 +1591,53 @@ fn webhooks_need_an_http_url_and_known_events() {
     assert_eq!(errs.0.len(), 1, "{errs}");
     assert_eq!(errs.0[0].field, "webhooks[0].url");
     assert_eq!(errs.0[0].line, Some(6));
-    assert!(errs.0[0].message.contains("http://"), "{errs}");
+    assert_eq!(
+        errs.0[0].message,
+        "the scheme \"ftp\" is not supported: expected an http:// or https:// URL with a host"
+    );
+
+    // The URL is a secret: it may come from a variable or a file, exactly one of the three.
+    let from_env = format!(
+        "{base}\n[[webhooks]]\nurl_env = \"SLACK_URL\"\n[[webhooks]]\nurl_file = \"slack.url\"\n"
+    );
+    let config = load_str(&from_env, Format::Toml, "w.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.webhooks[0].url_source(),
+        Some(rampart_core::config::SecretSource::Env("SLACK_URL"))
+    );
+    assert_eq!(
+        config.webhooks[1].url_source(),
+        Some(rampart_core::config::SecretSource::File(
+            std::path::Path::new("slack.url")
+        ))
+    );
+    let two = format!("{base}\n[[webhooks]]\nurl = \"https://h/x\"\nurl_env = \"SLACK_URL\"\n");
+    let errs = load_str(&two, Format::Toml, "w.toml").unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    assert_eq!(errs.0[0].field, "webhooks[0].url_env");
+    assert_eq!(errs.0[0].line, Some(7));
+    assert_eq!(
+        errs.0[0].message,
+        "give the URL in exactly one of url, url_env and url_file, not url and url_env"
+    );
+    let none = format!("{base}\n[[webhooks]]\nformat = \"slack\"\n");
+    let errs = load_str(&none, Format::Toml, "w.toml").unwrap_err();
+    assert_eq!(errs.0[0].field, "webhooks[0]");
+    assert!(errs.0[0].message.contains("url_env"), "{errs}");
+    let bad_names =
+        format!("{base}\n[[webhooks]]\nurl_env = \"A=B\"\n[[webhooks]]\nurl_file = \"\"\n");
+    let errs = load_str(&bad_names, Format::Toml, "w.toml").unwrap_err();
+    let fields: Vec<&str> = errs.0.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["webhooks[0].url_env", "webhooks[1].url_file"],
+        "{errs}"
+    );
+    // A refused URL is not quoted back: it may be a credential.
+    let secret =
+        format!("{base}\n[[webhooks]]\nurl = \"htps://hooks.slack.com/services/T0/B0/s3cr3t\"\n");
+    let errs = load_str(&secret, Format::Toml, "w.toml").unwrap_err();
+    assert!(!errs.to_string().contains("s3cr3t"), "{errs}");
 
     let bad_event = format!("{base}\n[[webhooks]]\nurl = \"http://x\"\nevents = [\"exploded\"]\n");
     let errs = load_str(&bad_event, Format::Toml, "w.toml").unwrap_err();

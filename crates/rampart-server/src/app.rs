@@ -127,6 +127,17 @@ impl Shared {
                         .with_field("prometheus")
                 })?;
         }
+        let hooks = crate::notify::resolve_webhooks(&config.webhooks, path.parent(), |v| {
+            std::env::var(v).ok()
+        })
+        .map_err(|errs| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_config",
+                errs.join("; "),
+            )
+            .with_field("webhooks")
+        })?;
         let tokens = load_tokens(&config.auth, path.parent(), |v| std::env::var(v).ok()).map_err(
             |errs| {
                 let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -165,6 +176,7 @@ impl Shared {
         self.telemetry.register_models(&config);
         self.live.store(Arc::new(live));
         self.tokens.store(Arc::new(tokens));
+        self.notifier.replace(hooks);
         if !restarted.is_empty() {
             self.writer
                 .rebuild(config)

@@ -12,12 +12,13 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rampart_core::config::{
-    check_tokens, inline_tokens, parse_token_lines, AuthConfig, Role, SourcedToken, TokenEntry,
-    TokenError,
+    check_tokens, inline_tokens, parse_token_lines, AuthConfig, Role, SecretSource, SourcedToken,
+    TokenEntry, TokenError,
 };
 
 use crate::app::Shared;
 use crate::error::ApiError;
+use crate::secret::read_secret;
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,31 +162,31 @@ pub fn load_tokens(
     let mut all: Vec<SourcedToken> = inline_tokens(auth);
     let mut errors = Vec::new();
     if let Some(file) = &auth.token_file {
-        let path = match config_dir {
+        // Lines are named by the file as found, e.g. `/etc/rampart/tokens.txt:4`.
+        let name = match config_dir {
             Some(dir) if file.is_relative() => dir.join(file),
             _ => file.clone(),
         };
-        let name = path.display().to_string();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match parse_token_lines(&text, &name) {
+        match read_secret(SecretSource::File(file), config_dir, &env) {
+            Ok(text) => match parse_token_lines(&text, &name.display().to_string()) {
                 Ok(t) => all.extend(t),
                 Err(e) => errors.extend(e),
             },
-            Err(e) => errors.push(TokenError {
+            Err(message) => errors.push(TokenError {
                 source_name: "auth.token_file".into(),
-                message: format!("cannot read {name}: {e}"),
+                message,
             }),
         }
     }
     if let Some(var) = &auth.token_env {
-        match env(var) {
-            Some(text) => match parse_token_lines(&text, &format!("${var}")) {
+        match read_secret(SecretSource::Env(var), config_dir, &env) {
+            Ok(text) => match parse_token_lines(&text, &format!("${var}")) {
                 Ok(t) => all.extend(t),
                 Err(e) => errors.extend(e),
             },
-            None => errors.push(TokenError {
+            Err(message) => errors.push(TokenError {
                 source_name: "auth.token_env".into(),
-                message: format!("environment variable {var} is not set"),
+                message,
             }),
         }
     }

@@ -24,8 +24,10 @@ mod prometheus;
 mod proxy;
 mod rollouts;
 mod run;
+mod secret;
 mod series;
 mod telemetry;
+pub mod tls;
 mod verdict;
 mod writer;
 

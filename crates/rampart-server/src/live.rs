@@ -27,7 +27,7 @@ pub fn random_u64() -> u64 {
 }
 
 /// Merges `config` with the stored entities, stores what is new (salts, initial states, renames,
-/// the config text) and compiles the assigner.
+/// the config text with its inline secrets redacted) and compiles the assigner.
 pub fn apply_config(
     store: &dyn Store,
     config: Config,
@@ -45,7 +45,11 @@ pub fn apply_config(
     for rec in &reconciled.save {
         store.save_entity(rec).map_err(|e| e.to_string())?;
     }
-    let config_version = store.save_config(text, now).map_err(|e| e.to_string())?;
+    // Stored versions are read by anyone with the data directory or a backup: no secret in them.
+    let redacted = rampart_core::config::redact(text, &config);
+    let config_version = store
+        .save_config(&redacted, now)
+        .map_err(|e| e.to_string())?;
     let assigner = Assigner::new(&config, &reconciled.state);
     Ok(Live {
         config: Arc::new(config),

@@ -4,7 +4,7 @@
 //! error of the controller: the analysis turns it into an inconclusive verdict and the rollout
 //! state machine counts it toward its consecutive-error limit.
 //!
-//! Queries are blocking (ureq) and run on the blocking pool, all of one look at once
+//! Queries are blocking (ureq, over TLS for `https://`, see `tls`) and run on the blocking pool, all of one look at once
 //! ([`read_all`]); the controller fetches before it takes the control lock.
 
 use std::io::Read;
@@ -12,8 +12,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rampart_core::analysis::provider::{Reading, Readings};
-use rampart_core::config::PrometheusConfig;
+use rampart_core::config::{PrometheusConfig, SecretSource};
 use serde_json::Value;
+
+use crate::secret::read_secret;
 
 /// Largest answer read from Prometheus; an instant query of one series is far smaller.
 const MAX_ANSWER_BYTES: u64 = 4 * 1024 * 1024;
@@ -46,27 +48,23 @@ impl Prometheus {
         config_dir: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Prometheus, String> {
-        let token = if let Some(file) = &config.token_file {
-            let path = match config_dir {
-                Some(dir) if file.is_relative() => dir.join(file),
-                _ => file.clone(),
-            };
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                format!("prometheus.token_file: cannot read {}: {e}", path.display())
-            })?;
-            Some(non_empty(text, "prometheus.token_file")?)
-        } else if let Some(var) = &config.token_env {
-            let text = env(var).ok_or_else(|| {
-                format!("prometheus.token_env: environment variable {var} is not set")
-            })?;
-            Some(non_empty(text, "prometheus.token_env")?)
-        } else {
-            None
+        let source = match (&config.token_file, &config.token_env) {
+            (Some(file), _) => Some(("prometheus.token_file", SecretSource::File(file))),
+            (None, Some(var)) => Some(("prometheus.token_env", SecretSource::Env(var))),
+            (None, None) => None,
+        };
+        let token = match source {
+            Some((field, source)) => {
+                let text =
+                    read_secret(source, config_dir, &env).map_err(|e| format!("{field}: {e}"))?;
+                Some(non_empty(text, field)?)
+            }
+            None => None,
         };
         let timeout = std::time::Duration::from_millis(config.timeout.as_millis());
         Ok(Prometheus {
             base: config.url.trim_end_matches('/').to_string(),
-            agent: ureq::AgentBuilder::new().timeout(timeout).build(),
+            agent: crate::tls::agent_builder().timeout(timeout).build(),
             timeout,
             token,
         })
@@ -100,7 +98,10 @@ impl Prometheus {
                 parse_answer(status, &body)
             }
             Err(ureq::Error::Transport(t)) => Reading::Error {
-                message: format!("cannot reach Prometheus at {url}: {t}"),
+                message: format!(
+                    "cannot reach Prometheus at {url}: {}",
+                    crate::tls::explain(&t)
+                ),
             },
         }
     }

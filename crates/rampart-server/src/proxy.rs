@@ -22,6 +22,7 @@ use axum::{Extension, Json, Router};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -61,7 +62,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 /// The proxy's shared parts: the pooled client, each model's shadow slots and the summary of
 /// the proxy's events.
 pub(crate) struct Proxy {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     /// Per model: its `shadow_limit` and the semaphore holding that many slots.
     shadow_slots: Mutex<HashMap<String, (usize, Arc<Semaphore>)>>,
     summary: Mutex<ProxySummary>,
@@ -69,13 +70,11 @@ pub(crate) struct Proxy {
 
 impl Proxy {
     pub(crate) fn new() -> Proxy {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
-            .build(connector);
+            .build(crate::tls::https_connector());
         Proxy {
             client,
             shadow_slots: Mutex::new(HashMap::new()),
@@ -234,7 +233,6 @@ async fn predict(
     let answer = call(
         &s,
         &out,
-        &plan.primary.variant,
         &primary_endpoint,
         plan.primary.timeout,
         body_of(&mut body),
@@ -249,15 +247,7 @@ async fn predict(
             s.telemetry
                 .proxy
                 .count_retry(&model.name, &plan.primary.variant);
-            let retry = call(
-                &s,
-                &out,
-                &fallback.variant,
-                endpoint,
-                fallback.timeout,
-                body_of(&mut body),
-            )
-            .await;
+            let retry = call(&s, &out, endpoint, fallback.timeout, body_of(&mut body)).await;
             record(
                 &s,
                 model,
@@ -413,7 +403,6 @@ fn forward_headers(headers: &HeaderMap, auth_on: bool) -> HeaderMap {
 async fn call(
     s: &Shared,
     out: &Outgoing,
-    variant: &str,
     endpoint: &str,
     timeout: rampart_core::config::Duration,
     body: Body,
@@ -427,11 +416,6 @@ async fn call(
         response: None,
         failure,
     };
-    if endpoint.starts_with("https://") {
-        return failed(format!(
-            "the proxy speaks plain HTTP to model servers; {variant:?} has an https endpoint (terminate TLS in front of it, or use an http:// endpoint)"
-        ));
-    }
     let url = upstream_url(endpoint, &out.path, out.query.as_deref());
     let uri: Uri = match url.parse() {
         Ok(u) => u,
@@ -451,7 +435,7 @@ async fn call(
             response: Some(response),
             failure: String::new(),
         },
-        Ok(Err(e)) => failed(format!("unreachable: {}", error_chain(&e))),
+        Ok(Err(e)) => failed(format!("unreachable: {}", crate::tls::explain(&e))),
         Err(_) => Answer {
             outcome: CallOutcome::TimedOut {
                 latency_ms: elapsed(),
@@ -460,18 +444,6 @@ async fn call(
             failure: format!("no answer within the timeout of {} ms", timeout.as_millis()),
         },
     }
-}
-
-/// An error and its sources, joined: the client's own message alone says little.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Records one call: its telemetry, its events (queued to the writer without waiting for their
@@ -558,15 +530,7 @@ fn spawn_shadow(
     };
     tokio::spawn(async move {
         let _permit = permit;
-        let mut answer = call(
-            &s,
-            &out,
-            &shadow.variant,
-            &endpoint,
-            shadow.timeout,
-            Body::from(body),
-        )
-        .await;
+        let mut answer = call(&s, &out, &endpoint, shadow.timeout, Body::from(body)).await;
         // The shadow's output, read whole (up to the comparison limit) so its connection is reused.
         let output = match answer.response.take() {
             Some(r) => to_bytes_limited(r.into_body(), MAX_COMPARED_BYTES).await,

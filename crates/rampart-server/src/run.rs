@@ -45,6 +45,9 @@ pub enum ServeError {
     /// Auth is off and the address is reachable from other machines.
     #[error("refusing to listen on {addr} without access control: add bearer tokens in the [auth] section of the config (tokens, token_file or token_env), or listen on a loopback address such as 127.0.0.1:8080")]
     Unprotected { addr: String },
+    /// A webhook's URL cannot be read or is not a URL.
+    #[error("invalid [[webhooks]]: {}", .0.join("; "))]
+    Webhooks(Vec<String>),
     /// The `[prometheus]` bearer token cannot be read.
     #[error("invalid [prometheus] section: {0}")]
     Prometheus(String),
@@ -114,6 +117,10 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         crate::prometheus::Prometheus::new(p, opts.config_path.parent(), |v| std::env::var(v).ok())
             .map_err(ServeError::Prometheus)?;
     }
+    let hooks = crate::notify::resolve_webhooks(&config.webhooks, opts.config_path.parent(), |v| {
+        std::env::var(v).ok()
+    })
+    .map_err(ServeError::Webhooks)?;
     // Checked before the store is opened: a refused start leaves nothing behind.
     if !tokens.is_on() && !is_loopback(&listen) {
         return Err(ServeError::Unprotected { addr: listen });
@@ -150,7 +157,7 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
     telemetry.register_models(&live.config);
     let (writer, writer_thread) =
         Writer::spawn(store.clone(), aggregator.clone(), telemetry.clone());
-    let notifier = crate::notify::Notifier::new(&live.config.webhooks, telemetry.clone());
+    let notifier = crate::notify::Notifier::new(hooks, telemetry.clone());
     let tick = std::time::Duration::from_millis(live.config.server.tick.as_millis());
     let shared = Arc::new(Shared::new(
         live,

@@ -138,6 +138,31 @@ pub fn load_str(text: &str, format: Format, file: &str) -> Result<Config, Config
     Err(ConfigErrors(errors))
 }
 
+/// Every string of a document (keys and values), or `None` when it does not parse.
+pub(super) fn strings_of(text: &str, format: Format) -> Option<Vec<String>> {
+    fn walk(node: &tree::Node, out: &mut Vec<String>) {
+        match &node.value {
+            tree::Value::Str(s) | tree::Value::Datetime(s) => out.push(s.clone()),
+            tree::Value::List(items) => items.iter().for_each(|n| walk(n, out)),
+            tree::Value::Table(entries) => {
+                for e in entries {
+                    out.push(e.key.clone());
+                    walk(&e.node, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let root = match format {
+        Format::Toml => tree::parse_toml(text),
+        Format::Yaml => tree::parse_yaml(text),
+    }
+    .ok()?;
+    let mut out = Vec::new();
+    walk(&root, &mut out);
+    Some(out)
+}
+
 /// The line of `field`, or of the closest enclosing field that appears in the file (a missing key
 /// is reported at the table that lacks it).
 fn line_of(lines: &BTreeMap<String, usize>, field: &str) -> Option<usize> {

@@ -5,6 +5,7 @@
 mod auth;
 mod duration;
 mod load;
+mod secret;
 pub mod text;
 mod validate;
 
@@ -19,6 +20,8 @@ pub use auth::{
 };
 pub use duration::{Duration, DurationError};
 pub use load::{load_file, load_str, ConfigError, ConfigErrors, Format};
+pub use secret::{inline_secrets, redact, SecretSource, REDACTED};
+pub use validate::http_url_problem;
 
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -72,11 +75,19 @@ fn default_prometheus_timeout() -> Duration {
 }
 
 /// A receiver of rollout notifications (stage changes, approvals needed, pauses, rollbacks,
-/// completions), posted as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// completions), posted as JSON. Its URL is a secret (whoever has it can post), so it can be kept
+/// out of the config text: exactly one of `url`, `url_env` and `url_file` is given.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
-    pub url: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// An environment variable holding the URL.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// A file holding the URL; relative to the config file.
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
     /// Which notifications to send; all when omitted.
     #[serde(default)]
     pub events: Option<Vec<crate::rollout::Notification>>,
@@ -84,7 +95,30 @@ pub struct Webhook {
     pub format: WebhookFormat,
 }
 
+// The URL stays out of logs and panic messages.
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url.as_ref().map(|_| secret::REDACTED))
+            .field("url_env", &self.url_env)
+            .field("url_file", &self.url_file)
+            .field("events", &self.events)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
 impl Webhook {
+    /// Where the URL comes from; `None` only in a config that failed validation.
+    pub fn url_source(&self) -> Option<SecretSource<'_>> {
+        match (&self.url, &self.url_env, &self.url_file) {
+            (Some(u), None, None) => Some(SecretSource::Inline(u)),
+            (None, Some(v), None) => Some(SecretSource::Env(v)),
+            (None, None, Some(f)) => Some(SecretSource::File(f)),
+            _ => None,
+        }
+    }
+
     pub fn wants(&self, kind: crate::rollout::Notification) -> bool {
         self.events.as_ref().is_none_or(|e| e.contains(&kind))
     }

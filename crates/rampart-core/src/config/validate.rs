@@ -68,11 +68,45 @@ pub(crate) fn validate(config: &Config) -> Vec<Problem> {
     v.problems
 }
 
-/// Whether `url` is an http:// or https:// URL with a host.
-fn is_http_url(url: &str) -> bool {
-    url.strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+/// What is wrong with `url` as the address of an outbound HTTP call, if anything: the clients
+/// speak `http://` and `https://` only, and need a host and, when given, a port number. The URL
+/// itself is not quoted (a webhook URL is a secret).
+pub fn http_url_problem(url: &str) -> Option<String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some("expected an http:// or https:// URL with a host".to_string());
+    };
+    if scheme != "http" && scheme != "https" {
+        return Some(format!(
+            "the scheme {scheme:?} is not supported: expected an http:// or https:// URL with a host"
+        ));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':')),
+            None => return Some("the IPv6 address of the host has no closing ]".to_string()),
+        },
+        None => match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        },
+    };
+    if host.is_empty() {
+        return Some(format!("expected an {scheme}:// URL with a host"));
+    }
+    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("the host must not contain spaces or control characters".to_string());
+    }
+    if let Some(p) = port {
+        if p.parse::<u16>().is_err() {
+            return Some("the port must be a number from 0 to 65535".to_string());
+        }
+    }
+    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("a URL must not contain spaces or control characters (write %20)".to_string());
+    }
+    None
 }
 
 struct Validator<'a> {
@@ -319,22 +353,20 @@ impl<'a> Validator<'a> {
         for e in super::check_tokens(&super::inline_tokens(a)) {
             self.push(format!("{}.token", e.source_name), e.message);
         }
-        if a.token_file
-            .as_ref()
-            .is_some_and(|f| f.as_os_str().is_empty())
-        {
-            self.push(
-                "auth.token_file",
-                "must not be empty; leave it out when tokens are not kept in a file",
-            );
+        self.secret_fields(
+            "auth.token",
+            a.token_env.as_deref(),
+            a.token_file.as_deref(),
+        );
+    }
+
+    /// The `{at}_env` and `{at}_file` fields of one secret: a variable name and a path.
+    fn secret_fields(&mut self, at: &str, env: Option<&str>, file: Option<&std::path::Path>) {
+        if let Some(problem) = file.and_then(super::secret::file_name_problem) {
+            self.push(format!("{at}_file"), problem);
         }
-        if let Some(var) = &a.token_env {
-            if var.is_empty() || var.contains('=') || var.contains('\0') {
-                self.push(
-                    "auth.token_env",
-                    format!("expected the name of an environment variable, found {var:?}"),
-                );
-            }
+        if let Some(problem) = env.and_then(super::secret::env_name_problem) {
+            self.push(format!("{at}_env"), problem);
         }
     }
 
@@ -354,15 +386,37 @@ impl<'a> Validator<'a> {
 
     fn webhooks(&mut self) {
         for (i, w) in self.config.webhooks.iter().enumerate() {
-            if !is_http_url(&w.url) {
-                self.push(
-                    format!("webhooks[{i}].url"),
+            let at = format!("webhooks[{i}]");
+            let given: Vec<&str> = [
+                ("url", w.url.is_some()),
+                ("url_env", w.url_env.is_some()),
+                ("url_file", w.url_file.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .collect();
+            match given.as_slice() {
+                [] => self.push(
+                    at.clone(),
+                    "a webhook needs its URL in url, url_env (an environment variable) or url_file (a file)",
+                ),
+                [_] => {}
+                [_, second, ..] => self.push(
+                    format!("{at}.{second}"),
                     format!(
-                        "expected an http:// or https:// URL with a host, found {:?}",
-                        w.url
+                        "give the URL in exactly one of url, url_env and url_file, not {}",
+                        given.join(" and ")
                     ),
-                );
+                ),
             }
+            if let Some(problem) = w.url.as_deref().and_then(http_url_problem) {
+                self.push(format!("{at}.url"), problem);
+            }
+            self.secret_fields(
+                &format!("{at}.url"),
+                w.url_env.as_deref(),
+                w.url_file.as_deref(),
+            );
         }
     }
 
@@ -381,10 +435,10 @@ impl<'a> Validator<'a> {
                 let vat = format!("{at}.variants[{j}]");
                 self.name(&format!("{vat}.name"), "variant", &v.name);
                 if let Some(endpoint) = &v.endpoint {
-                    if !is_http_url(endpoint) {
+                    if let Some(problem) = http_url_problem(endpoint) {
                         self.push(
                             format!("{vat}.endpoint"),
-                            format!("expected an http:// or https:// URL with a host, found {endpoint:?}"),
+                            format!("{problem}, found {:?}", super::secret::shown_url(endpoint)),
                         );
                     }
                 }
@@ -781,35 +835,23 @@ impl<'a> Validator<'a> {
         let Some(p) = &self.config.prometheus else {
             return;
         };
-        if !is_http_url(&p.url) {
+        if let Some(problem) = http_url_problem(&p.url) {
             self.push(
                 "prometheus.url",
                 format!(
-                    "expected the http:// or https:// URL of the Prometheus server, e.g. \"http://127.0.0.1:9090\", found {:?}",
-                    p.url
+                    "{problem} (the Prometheus server, e.g. \"http://127.0.0.1:9090\"), found {:?}",
+                    super::secret::shown_url(&p.url)
                 ),
             );
         }
         if p.timeout == Duration::from_millis(0) {
             self.push("prometheus.timeout", "must be longer than 0, e.g. \"5s\"");
         }
-        if p.token_file
-            .as_ref()
-            .is_some_and(|f| f.as_os_str().is_empty())
-        {
-            self.push(
-                "prometheus.token_file",
-                "must not be empty; leave it out when Prometheus needs no token",
-            );
-        }
-        if let Some(var) = &p.token_env {
-            if var.is_empty() || var.contains('=') || var.contains('\0') {
-                self.push(
-                    "prometheus.token_env",
-                    format!("expected the name of an environment variable, found {var:?}"),
-                );
-            }
-        }
+        self.secret_fields(
+            "prometheus.token",
+            p.token_env.as_deref(),
+            p.token_file.as_deref(),
+        );
         if p.token_file.is_some() && p.token_env.is_some() {
             self.push(
                 "prometheus.token_env",
@@ -1141,6 +1183,50 @@ impl<'a> Validator<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outbound_urls_need_http_or_https_a_host_and_a_numeric_port() {
+        for ok in [
+            "http://127.0.0.1:9090",
+            "https://hooks.slack.com/services/T0/B0/x",
+            "https://[::1]:8443/v1",
+            "http://user:pass@prom:9090/",
+            "https://h?q=1",
+        ] {
+            assert_eq!(http_url_problem(ok), None, "{ok}");
+        }
+        let problem = |u: &str| http_url_problem(u).unwrap_or_else(|| panic!("{u} accepted"));
+        assert_eq!(
+            problem("ftp://files.internal/x"),
+            "the scheme \"ftp\" is not supported: expected an http:// or https:// URL with a host"
+        );
+        assert_eq!(
+            problem("HTTPS://h"),
+            "the scheme \"HTTPS\" is not supported: expected an http:// or https:// URL with a host"
+        );
+        assert_eq!(
+            problem("127.0.0.1:9000"),
+            "expected an http:// or https:// URL with a host"
+        );
+        assert_eq!(
+            problem("https:///path"),
+            "expected an https:// URL with a host"
+        );
+        assert_eq!(
+            problem("http://h:99999/"),
+            "the port must be a number from 0 to 65535"
+        );
+        assert_eq!(
+            problem("http://h:x"),
+            "the port must be a number from 0 to 65535"
+        );
+        assert_eq!(
+            problem("http://[::1/"),
+            "the IPv6 address of the host has no closing ]"
+        );
+        assert!(problem("http://h/a b").contains("spaces"));
+        assert!(problem("http://a b/").contains("spaces"));
+    }
 
     #[test]
     fn percent_steps() {

@@ -1,6 +1,7 @@
 //! Webhooks of staged rollouts, received by small local HTTP servers: one that answers 200, one
 //! that fails once before it answers (to see the retry), one that never answers (the controller
-//! and the other webhooks carry on), and a Slack-format one that subscribes to two kinds only.
+//! and the other webhooks carry on), and a Slack-format one that subscribes to two kinds only;
+//! and webhook URLs and tokens kept out of the stored config versions.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -9,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{blocking, command, decisions, eventually, rollout, Server};
+use crate::support::{
+    blocking, command, decisions, error_of, eventually, rollout, send_as, Server,
+};
 
 /// A request body a receiver got, and when.
 #[derive(Debug, Clone)]
@@ -268,4 +271,191 @@ async fn webhooks_get_every_transition_retry_failures_and_never_block_the_contro
         assert_eq!(silent.received().len(), 1);
     })
     .await;
+}
+
+/// An admin token and a webhook URL given inline, a second webhook URL in a file: both receivers
+/// get the rollout's notifications, yet no stored config version, data file or API answer holds
+/// either secret; reloads still make new versions, move the file's webhook to the URL the file
+/// names now, and refuse a URL file that is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_urls_and_tokens_stay_out_of_stored_config_versions() {
+    const TOKEN: &str = "admin-secret-token-5b1e77";
+    const PATH_SECRET: &str = "slack-secret-path-91c2";
+    const MARKER: &str = "history-marker-7f3a";
+    let inline = Receiver::start(0, false);
+    let from_file = Receiver::start(0, false);
+    let rotated = Receiver::start(0, false);
+    let rotated_url = format!("{}/T2/B2/rotated-secret-path-a3b9", rotated.url);
+    let inline_url = format!("{}/T0/B0/{PATH_SECRET}", inline.url);
+    let file_url = format!("{}/T1/B1/file-secret-path-0d4f", from_file.url);
+    let config = move |extra: &str| {
+        format!(
+            r#"# {MARKER}{extra}
+[server]
+tick = "100ms"
+
+[auth]
+tokens = [{{ token = "{TOKEN}", role = "admin" }}]
+
+[[models]]
+name = "recs"
+variants = [{{ name = "v1" }}, {{ name = "v2" }}]
+
+[[rollouts]]
+name = "recs-v2"
+model = "recs"
+baseline = "v1"
+candidate = "v2"
+stages = [{{ traffic = 50 }}, {{ traffic = 100 }}]
+
+[[models]]
+name = "search"
+variants = [{{ name = "a" }}, {{ name = "b" }}]
+
+[[rollouts]]
+name = "search-b"
+model = "search"
+baseline = "a"
+candidate = "b"
+stages = [{{ traffic = 10, min_duration = "1h" }}, {{ traffic = 100 }}]
+
+[[webhooks]]
+url = "{inline_url}"
+
+[[webhooks]]
+url_file = "hook.url"
+"#
+        )
+    };
+    let first = config("");
+    let file_url_written = file_url.clone();
+    let mut server = Server::start_with(&first, move |dir| {
+        std::fs::write(dir.join("hook.url"), format!("{file_url_written}\n")).unwrap();
+    })
+    .await;
+    let base = server.base.clone();
+    let config_path = server.config_path.clone();
+    let secrets = [
+        TOKEN,
+        PATH_SECRET,
+        "file-secret-path-0d4f",
+        "rotated-secret-path-a3b9",
+    ];
+    let answers = blocking(move || {
+        let get = |path: &str| send_as("GET", &format!("{base}{path}"), None, Some(TOKEN));
+        let reload = || {
+            send_as(
+                "POST",
+                &format!("{base}/v1/config/reload"),
+                None,
+                Some(TOKEN),
+            )
+        };
+        // Both URLs were read and used.
+        for (name, r) in [("inline", &inline), ("file", &from_file)] {
+            let bodies = eventually(10, name, || {
+                let b = r.bodies();
+                (b.len() == 2).then_some(b)
+            });
+            assert_eq!(bodies[1]["kind"], "completed", "{name}: {bodies:?}");
+        }
+        let mut answers = Vec::new();
+        // An unchanged file is the same version; a changed one is the next.
+        let same = reload();
+        assert_eq!(same.json["config_version"], 1, "{}", same.text);
+        // The URL file now names another receiver: the reload replaces the webhooks.
+        std::fs::write(config_path.with_file_name("hook.url"), &rotated_url).unwrap();
+        std::fs::write(&config_path, config("\n# a second look")).unwrap();
+        let changed = reload();
+        assert_eq!(changed.json["config_version"], 2, "{}", changed.text);
+        let pause = send_as(
+            "POST",
+            &format!("{base}/v1/rollouts/search-b/pause"),
+            Some(r#"{"actor": "alice", "reason": "a look"}"#),
+            Some(TOKEN),
+        );
+        assert_eq!(pause.status, 200, "{}", pause.text);
+        let paused = eventually(10, "the pause at the new receiver", || {
+            let b = rotated.bodies();
+            (b.len() == 1).then_some(b)
+        });
+        assert_eq!(paused[0]["kind"], "paused");
+        assert_eq!(paused[0]["rollout"], "search-b");
+        eventually(10, "the pause at the inline receiver", || {
+            (inline.bodies().len() == 3).then_some(())
+        });
+        assert_eq!(
+            from_file.bodies().len(),
+            2,
+            "the replaced receiver gets nothing new"
+        );
+        // The file the URL is read from is gone: the reload is refused, naming the field.
+        std::fs::remove_file(config_path.with_file_name("hook.url")).unwrap();
+        std::fs::write(&config_path, config("\n# a third look")).unwrap();
+        let refused = reload();
+        let e = error_of(&refused, 422, "invalid_config");
+        assert_eq!(e["field"], "webhooks", "{}", refused.text);
+        assert!(
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("webhooks[1].url_file: cannot read ")),
+            "{}",
+            refused.text
+        );
+        answers.extend([same.text, changed.text, refused.text]);
+        for path in [
+            "/v1/status",
+            "/v1/rollouts",
+            "/v1/rollouts/recs-v2",
+            "/v1/decisions?entity=recs-v2",
+            "/metrics",
+        ] {
+            let r = get(path);
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            answers.push(r.text);
+        }
+        answers
+    })
+    .await;
+    for text in &answers {
+        for s in secrets {
+            assert!(!text.contains(s), "an API answer holds {s}: {text}");
+        }
+    }
+    let data_dir = server.data_dir.clone();
+    server.stop().await;
+
+    // The latest stored version is the file as written, with the inline secrets replaced.
+    let store = rampart_store::SqliteStore::open(&data_dir).unwrap();
+    let (version, text) = rampart_store::Store::latest_config(&store)
+        .unwrap()
+        .unwrap();
+    assert_eq!(version, 2);
+    assert!(
+        text.starts_with(&format!("# {MARKER}\n# a second look\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("tokens = [{ token = \"<redacted>\", role = \"admin\" }]"),
+        "{text}"
+    );
+    assert!(text.contains("url = \"<redacted>\""), "{text}");
+    assert!(text.contains("url_file = \"hook.url\""), "{text}");
+    drop(store);
+    // No byte of any data file holds a secret, though the stored text is there (the marker).
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(&data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    let holds = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(
+        holds(MARKER),
+        "the config versions are in the data directory"
+    );
+    for s in secrets {
+        assert!(!holds(s), "a data file holds {s}");
+    }
 }

@@ -233,7 +233,9 @@ const PROMETHEUS: &[Field] = &[
 ];
 
 const WEBHOOK: Shape = Shape::Table(&[
-    req("url", Shape::Str),
+    opt("url", Shape::Str),
+    opt("url_env", Shape::Str),
+    opt("url_file", Shape::Str),
     opt("events", Shape::List(&Shape::Enum(NOTIFICATIONS))),
     opt("format", Shape::Enum(WEBHOOK_FORMATS)),
 ]);
@@ -487,7 +489,7 @@ mod tests {
                     "margin": 0.1, "margin_kind": "absolute", "alpha": 0.05 }],
                 "salt": "s", "renamed_from": "q" }],
             "segments": ["s"],
-            "webhooks": [{ "url": "http://x", "events": ["completed"], "format": "slack" }],
+            "webhooks": [{ "url": "http://x", "url_env": "U", "url_file": "u", "events": ["completed"], "format": "slack" }],
             "prometheus": { "url": "http://p:9090", "timeout": "2s", "token_file": "t", "token_env": "T" }
         })
     }
