@@ -15,4 +15,5 @@ mod export;
 mod plan;
 mod report;
 mod rollouts;
+mod serving;
 mod simulate;

@@ -205,12 +205,17 @@ fn starting_router(replayed: Arc<AtomicU64>) -> Router {
         let replayed = replayed.clone();
         async move {
             let n = replayed.load(Ordering::Relaxed);
-            let err = ApiError::new(
+            // The error shape by hand: every probe during start-up is expected, not worth a log line.
+            let err = Json(json!({"error": {
+                "code": "not_ready",
+                "message": format!("rampart is starting: loading the store ({n} records replayed so far)"),
+            }}));
+            let mut res = (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                format!("rampart is starting: loading the store ({n} records replayed so far)"),
-            );
-            let mut res = ([(header::RETRY_AFTER, "1")], err).into_response();
+                [(header::RETRY_AFTER, "1")],
+                err,
+            )
+                .into_response();
             res.extensions_mut()
                 .insert(RouteTemplate(Arc::from(STARTING)));
             res
