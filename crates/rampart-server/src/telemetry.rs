@@ -833,7 +833,8 @@ fn sample_owned(
     sample(out, name, &refs, value);
 }
 
-/// The rustc that built this binary and the commit it was built from, when the build knew them.
+/// The rustc that built this binary (set by the build script) and the commit it was built from
+/// (`RAMPART_COMMIT` at build time), when known.
 const RUSTC_VERSION: Option<&str> = option_env!("RAMPART_RUSTC_VERSION");
 const COMMIT: Option<&str> = option_env!("RAMPART_COMMIT");
 
