@@ -1102,4 +1102,87 @@ mod tests {
             .render(&Gauges::default())
             .contains("rampart_ingest_lag_seconds 0\n"));
     }
+
+    #[test]
+    fn process_figures_are_read_from_proc_text() {
+        // A command name with a space and a parenthesis: fields count from the last ')'.
+        let mut fields = vec!["0"; 50];
+        fields[0] = "S"; // field 3
+        fields[14 - 3] = "250"; // utime
+        fields[15 - 3] = "50"; // stime
+        fields[22 - 3] = "12345"; // starttime, ticks after boot
+        fields[23 - 3] = "1048576"; // vsize
+        let stat = format!("4242 (rampart (x) y) {}", fields.join(" "));
+        let boot = "cpu  1 2 3\nbtime 1700000000\nprocesses 9\n";
+        let status = "Name:\trampart\nVmRSS:\t   2048 kB\nThreads:\t4\n";
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\nMax open files            20000                20000                files\n";
+        let p = parse_process(
+            Some(&stat),
+            Some(boot),
+            Some(status),
+            Some(limits),
+            Some(17),
+        );
+        assert_eq!(
+            p,
+            ProcessStats {
+                cpu_seconds: Some(3.0),
+                resident_bytes: Some(2048 * 1024),
+                virtual_bytes: Some(1_048_576),
+                open_fds: Some(17),
+                max_fds: Some(20_000),
+                start_time_seconds: Some(1_700_000_000.0 + 123.45),
+            }
+        );
+        // Without /proc every figure is absent, and so is its series.
+        let none = parse_process(None, None, None, None, None);
+        assert_eq!(none, ProcessStats::default());
+        let mut out = String::new();
+        render_process(&mut out, &none);
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn request_latency_counts_by_method_route_and_status_class() {
+        let t = HttpTelemetry::default();
+        let get = axum::http::Method::GET;
+        let route: Arc<str> = Arc::from("/v1/rollouts/{name}");
+        let ms = std::time::Duration::from_millis;
+        t.observe(&get, route.clone(), axum::http::StatusCode::OK, ms(3));
+        t.observe(
+            &get,
+            route.clone(),
+            axum::http::StatusCode::NO_CONTENT,
+            ms(30),
+        );
+        t.observe(&get, route, axum::http::StatusCode::NOT_FOUND, ms(1));
+        let mut out = String::new();
+        t.render(&mut out);
+        let ok = "method=\"GET\",route=\"/v1/rollouts/{name}\",status=\"2xx\"";
+        assert!(
+            out.contains(&format!(
+                "rampart_http_request_duration_seconds_count{{{ok}}} 2\n"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "rampart_http_request_duration_seconds_bucket{{{ok},le=\"0.005\"}} 1\n"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "rampart_http_request_duration_seconds_bucket{{{ok},le=\"0.05\"}} 2\n"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "rampart_http_request_duration_seconds_sum{{{ok}}} 0.033\n"
+            )),
+            "{out}"
+        );
+        assert!(out.contains("status=\"4xx\"} 1\n"), "{out}");
+    }
 }
