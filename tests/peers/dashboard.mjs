@@ -1,7 +1,8 @@
 // Drives the rampart dashboard in headless Chromium (Playwright) for
 // crates/rampart-server/tests/http/dashboard.rs: loads the page, answers the token prompt, waits
 // for data, prints every displayed figure (by data-testid) and the size of every chart's canvas
-// as JSON on stdout, saves a screenshot, then pauses a rollout through its button and reason
+// (and the time span its x axis draws) and the state of every button as JSON on stdout, saves a
+// screenshot, then pauses a rollout through its button and reason
 // prompt and reports what the page shows afterwards.
 //
 // Environment: DASHBOARD_URL, DASHBOARD_TOKEN, DASHBOARD_ROLLOUT, DASHBOARD_REASON,
@@ -87,8 +88,20 @@ try {
         width: box?.width ?? 0,
         height: box?.height ?? 0,
         empty: el.querySelector(".chart-empty")?.textContent ?? null,
+        // The span of the time axis as uPlot drew it (Unix seconds).
+        x_min: el.dataset.axisMin == null ? null : Number(el.dataset.axisMin),
+        x_max: el.dataset.axisMax == null ? null : Number(el.dataset.axisMax),
       };
     }));
+  // Every operator button: whether it is disabled, its hint and how it is painted.
+  const buttons = await page.evaluate(() => {
+    const out = {};
+    for (const b of document.querySelectorAll("button[data-testid]")) {
+      const style = getComputedStyle(b);
+      out[b.dataset.testid] = { disabled: b.disabled, title: b.title, background: style.backgroundColor, color: style.color };
+    }
+    return out;
+  });
 
   await page.screenshot({ path: screenshot, fullPage: true });
 
@@ -114,7 +127,7 @@ try {
   };
 
   process.stdout.write(JSON.stringify({
-    numbers, charts, token_prompts: tokenPrompts, console_errors: consoleErrors, network_errors: networkErrors, after_pause: afterPause,
+    numbers, charts, buttons, token_prompts: tokenPrompts, console_errors: consoleErrors, network_errors: networkErrors, after_pause: afterPause,
   }));
 } finally {
   await context.close();

@@ -31,6 +31,13 @@ struct Cli {
     command: Command,
 }
 
+/// The shape of `serve`'s log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Start the service on the embedded store.
@@ -44,6 +51,21 @@ enum Command {
         /// Address to listen on (overrides server.listen).
         #[arg(long, env = "RAMPART_LISTEN")]
         listen: Option<String>,
+        /// How long a client may take to send request headers, e.g. 10s (overrides
+        /// server.header_timeout).
+        #[arg(long, value_name = "DURATION", env = "RAMPART_HEADER_TIMEOUT")]
+        header_timeout: Option<rampart_core::config::Duration>,
+        /// Longest pause while reading a request body, e.g. 30s (overrides server.body_timeout).
+        #[arg(long, value_name = "DURATION", env = "RAMPART_BODY_TIMEOUT")]
+        body_timeout: Option<rampart_core::config::Duration>,
+        /// Longest time from request headers to response headers, e.g. 60s (overrides
+        /// server.request_timeout).
+        #[arg(long, value_name = "DURATION")]
+        request_timeout: Option<rampart_core::config::Duration>,
+        /// How log lines are written to stderr: `text` for people, `json` (one object per line)
+        /// for log collectors.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "RAMPART_LOG_FORMAT")]
+        log_format: LogFormat,
     },
     /// Check a config file without starting anything: prints `ok` or every error.
     Validate {
@@ -159,7 +181,21 @@ fn main() -> ExitCode {
             config,
             data_dir,
             listen,
-        } => done(serve(config, data_dir, listen)),
+            header_timeout,
+            body_timeout,
+            request_timeout,
+            log_format,
+        } => done(serve(
+            rampart_server::Options {
+                config_path: config,
+                data_dir,
+                listen,
+                header_timeout,
+                body_timeout,
+                request_timeout,
+            },
+            log_format,
+        )),
         Command::Validate { file, json } => validate(&file, json),
         Command::Completions { shell } => Ok(completions(shell)),
         Command::Status { target, json } => status(&target, json).map(|()| Exit::Ok),
@@ -215,26 +251,32 @@ fn completions(shell: clap_complete::Shell) -> Exit {
     Exit::Ok
 }
 
-fn serve(config: PathBuf, data_dir: Option<PathBuf>, listen: Option<String>) -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+fn serve(opts: rampart_server::Options, log_format: LogFormat) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal, not in a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Text => logs.init(),
+        // The request's span (with its request id) rides on every line written while serving it.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let running = rampart_server::start(rampart_server::Options {
-            config_path: config,
-            data_dir,
-            listen,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        let running = rampart_server::start(opts)
+            .await
+            .map_err(|e| e.to_string())?;
         println!("rampart is serving on http://{}", running.addr);
         running.until_signal().await;
         Ok(())

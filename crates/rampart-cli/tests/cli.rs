@@ -18,5 +18,6 @@ mod plan;
 mod report;
 mod rollouts;
 mod scripting;
+mod serving;
 mod simulate;
 mod tls;

@@ -35,9 +35,21 @@ pub fn serve(config: &Path, data_dir: &Path, log: &Path) -> Served {
 
 /// [`serve`] with extra environment variables.
 pub fn serve_with_env(config: &Path, data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> Served {
+    serve_args(config, data_dir, log, env, &[])
+}
+
+/// [`serve_with_env`] with extra `serve` flags.
+pub fn serve_args(
+    config: &Path,
+    data_dir: &Path,
+    log: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Served {
     let mut cmd = rampart();
     cmd.envs(env.iter().copied())
         .arg("serve")
+        .args(args)
         .arg("--config")
         .arg(config)
         .arg("--data-dir")

@@ -267,6 +267,23 @@ impl Transition<'_> {
             }
         };
         let status = self.before.status;
+        // An ended rollout takes no command but a fresh start (after a rollback only).
+        match (command, status) {
+            (Command::Start, _) => {}
+            (_, Completed) => {
+                return Err(self.illegal(
+                    command,
+                    "the rollout has ended and takes no more commands; configure a new rollout to ship again",
+                ))
+            }
+            (_, RolledBack) => {
+                return Err(self.illegal(
+                    command,
+                    "the rollout has ended (rolled back) and takes no more commands but start, which runs it again from its first stage",
+                ))
+            }
+            _ => {}
+        }
         match (command, status) {
             (Command::Start, Running | AwaitingApproval | Paused) => {} // already started: nothing changes
             (Command::Start, Pending | RolledBack) => {

@@ -1882,3 +1882,43 @@ fn prometheus_doc_examples_load() {
         load_str(b, Format::Toml, "docs/prometheus.md").unwrap_or_else(|e| panic!("{e}\n{b}"));
     }
 }
+
+#[test]
+fn client_timeouts_are_bounded() {
+    let config = load_str(BASE, Format::Toml, "ok.toml").expect("valid");
+    assert_eq!(config.server.header_timeout.as_millis(), 10_000);
+    assert_eq!(config.server.body_timeout.as_millis(), 30_000);
+    assert_eq!(config.server.request_timeout.as_millis(), 60_000);
+    let text = format!("[server]\nheader_timeout = \"50ms\"\n{BASE}");
+    refused(
+        &text,
+        "server.header_timeout",
+        "50ms",
+        "must be from 100ms to 1h, found 50ms",
+    );
+    let text = format!("[server]\nbody_timeout = \"2h\"\n{BASE}");
+    refused(
+        &text,
+        "server.body_timeout",
+        "2h",
+        "must be from 100ms to 1h, found 2h",
+    );
+}
+
+#[test]
+fn a_request_timeout_must_leave_room_for_a_proxied_call_and_its_retry() {
+    let proxied = BASE.replace(
+        "variants = [{ name = \"a\" }, { name = \"b\" }]",
+        "variants = [{ name = \"a\", endpoint = \"http://127.0.0.1:9/a\" }, { name = \"b\", endpoint = \"http://127.0.0.1:9/b\", timeout = \"20s\" }]",
+    );
+    assert_ne!(proxied, BASE);
+    let text = format!("[server]\nrequest_timeout = \"30s\"\n{proxied}");
+    refused(
+        &text,
+        "server.request_timeout",
+        "30s",
+        "shorter than twice models[1].variants[1].timeout (20s)",
+    );
+    let text = format!("[server]\nrequest_timeout = \"40s\"\n{proxied}");
+    load_str(&text, Format::Toml, "ok.toml").expect("twice the slowest variant is enough");
+}

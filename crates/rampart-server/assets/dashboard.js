@@ -298,11 +298,29 @@ function chartBox(key, title) {
   return h("div", { class: "chart" }, h("div", { class: "chart-title" }, title), body);
 }
 
+/**
+ * The time axis of a chart, in Unix seconds: from the first bucket's start to the last bucket's
+ * end, so one bucket spans its own width (uPlot alone would pad a single point to years) and no
+ * bucket draws an empty axis either.
+ *   xDomain([1000, 2000], 1000)  → [1, 3]
+ *   xDomain([5000], 3600000)     → [5, 3605]
+ *   xDomain([], 1000, 10000)     → [9, 10]   (nothing yet: the bucket that ends now)
+ */
+function xDomain(startsMs, bucketMs, nowMs = Date.now()) {
+  const width = bucketMs > 0 ? bucketMs : 1000;
+  if (startsMs.length === 0) return [(nowMs - width) / 1000, nowMs / 1000];
+  return [startsMs[0] / 1000, (startsMs[startsMs.length - 1] + width) / 1000];
+}
+
 function updateChart(key, container, series, pick, format) {
   if (!container || typeof uPlot === "undefined") return;
   const names = series.variants.map((v) => v.variant);
   const xs = series.starts.map((s) => s / 1000);
   const data = [xs, ...series.variants.map(pick)];
+  const domain = xDomain(series.starts, series.bucket_ms);
+  // Read by the x scale at every redraw, so a chart fed new buckets follows them.
+  container.dataset.xMin = String(domain[0]);
+  container.dataset.xMax = String(domain[1]);
   let c = charts.get(key);
   if (c && (c.names.join("\u0000") !== names.join("\u0000") || c.container !== container)) {
     c.plot.destroy();
@@ -322,7 +340,16 @@ function updateChart(key, container, series, pick, format) {
     height: 200,
     legend: { show: true, live: false },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true } },
+    scales: {
+      x: { time: true, range: () => [Number(container.dataset.xMin), Number(container.dataset.xMax)] },
+    },
+    // The span the x axis was drawn with, for a look from outside (the browser test reads it).
+    hooks: {
+      draw: [(u) => {
+        container.dataset.axisMin = String(u.scales.x.min);
+        container.dataset.axisMax = String(u.scales.x.max);
+      }],
+    },
     axes: [
       { stroke: "#5f6b7a", grid: { stroke: "#eef0f3" } },
       { stroke: "#5f6b7a", grid: { stroke: "#eef0f3" }, size: 64, values: (u, vals) => vals.map((v) => format(v)) },
@@ -479,6 +506,8 @@ function renderRollout(card, r, metricKinds, series) {
   else { countdowns.delete(lookEl); set(card, t("look"), "No look yet"); }
   set(card, t("reason"), r.reason ? `Last change: ${r.reason}` : "");
 
+  // What the server would accept in this state; a rollout that has ended takes no command.
+  const ended = status === "completed" || status === "rolled-back";
   const can = {
     approve: status === "awaiting-approval",
     pause: status === "running" || status === "awaiting-approval",
@@ -487,7 +516,9 @@ function renderRollout(card, r, metricKinds, series) {
   };
   for (const [command, enabled] of Object.entries(can)) {
     const b = card.querySelector(`[data-testid="${t(command)}"]`);
-    if (b) b.disabled = !enabled;
+    if (!b) continue;
+    b.disabled = !enabled;
+    b.title = enabled ? "" : ended ? `The rollout has ended (${label.toLowerCase()}): it takes no more commands` : `Not possible while ${label.toLowerCase()}`;
   }
 
   const verdicts = (look?.verdicts || []).filter((v) => !v.segment);

@@ -193,14 +193,16 @@ impl Shared {
 
 /// The whole HTTP API.
 pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
-    Router::new()
+    let telemetry = shared.telemetry.clone();
+    let timeouts = crate::edge::Timeouts::from_config(&shared.live.load().config.server);
+    let api = Router::new()
         .route("/v1/assign", post(assign))
         .route("/v1/assign/batch", post(assign_batch))
         .route("/v1/events", post(events))
         .route("/v1/status", get(status))
         .route("/v1/evidence/{entity}", get(evidence))
         .route("/v1/config/reload", post(reload))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/healthz", get(crate::edge::healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -228,8 +230,10 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
                 "this endpoint does not take that method",
             )
         })
+        .route_layer(axum::middleware::from_fn(crate::edge::tag_route))
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(shared)
+        .with_state(shared);
+    crate::edge::layered(api, telemetry, timeouts)
 }
 
 /// Reads a JSON body into `T`, with our error shape for every way it can fail.

@@ -1,10 +1,11 @@
-//! Start-up and shut-down in three steps: load (parse and validate the config), build (open the
-//! store, rebuild live state and evidence from it, bind the port), spawn (serve until asked to
-//! stop, then drain the writer so nothing queued is lost).
+//! Start-up and shut-down in three steps: load (parse and validate the config), build (bind the
+//! port and answer the probes at once, then open the store and rebuild live state and evidence
+//! from it), spawn (serve the API until asked to stop, then drain the writer so nothing queued is
+//! lost). Until build is done `/healthz` answers 200 and every other route 503 `not_ready`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rampart_core::config::{load_str, ConfigErrors, Format};
@@ -17,18 +18,25 @@ use tokio::sync::oneshot;
 use crate::app::{router, Shared};
 use crate::auth::{is_loopback, load_tokens};
 use crate::clock::now_ms;
+use crate::edge::{spawn_accept_loop, Switch, Timeouts};
 use crate::live::apply_config;
 use crate::telemetry::Telemetry;
 use crate::writer::Writer;
 
 /// How to start a server.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub config_path: PathBuf,
     /// Overrides `server.data_dir`; `./rampart-data` when neither is set.
     pub data_dir: Option<PathBuf>,
     /// Overrides `server.listen` (e.g. `127.0.0.1:0` in tests).
     pub listen: Option<String>,
+    /// Overrides `server.header_timeout`.
+    pub header_timeout: Option<rampart_core::config::Duration>,
+    /// Overrides `server.body_timeout`.
+    pub body_timeout: Option<rampart_core::config::Duration>,
+    /// Overrides `server.request_timeout`.
+    pub request_timeout: Option<rampart_core::config::Duration>,
 }
 
 /// Why a server did not start.
@@ -88,6 +96,24 @@ impl Running {
 
 /// Loads, builds and spawns a server.
 pub async fn start(opts: Options) -> Result<Running, ServeError> {
+    let loaded = load(&opts)?;
+    let built = build(loaded).await?;
+    Ok(spawn(built))
+}
+
+/// A config read and checked, and everything derived from it before anything is opened.
+struct Loaded {
+    config: rampart_core::Config,
+    text: String,
+    config_path: PathBuf,
+    data_dir: PathBuf,
+    listen: String,
+    tokens: crate::auth::Tokens,
+    hooks: Vec<crate::notify::Hook>,
+}
+
+/// Step 1: reads and validates the config and the secrets it names; opens nothing.
+fn load(opts: &Options) -> Result<Loaded, ServeError> {
     let file = opts.config_path.display().to_string();
     let text = std::fs::read_to_string(&opts.config_path).map_err(|e| {
         ServeError::Config(ConfigErrors(vec![rampart_core::config::ConfigError {
@@ -97,8 +123,25 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
             message: format!("cannot read the file: {e}"),
         }]))
     })?;
-    let config =
+    let mut config =
         load_str(&text, Format::from_path(&opts.config_path), &file).map_err(ServeError::Config)?;
+    let overrides = [
+        (&mut config.server.header_timeout, opts.header_timeout),
+        (&mut config.server.body_timeout, opts.body_timeout),
+        (&mut config.server.request_timeout, opts.request_timeout),
+    ];
+    let mut overridden = false;
+    for (key, value) in overrides {
+        if let Some(v) = value {
+            *key = v;
+            overridden = true;
+        }
+    }
+    if overridden {
+        config
+            .validate(&format!("{file} with the serve flags"))
+            .map_err(ServeError::Config)?;
+    }
     let data_dir = opts
         .data_dir
         .clone()
@@ -108,7 +151,6 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         .listen
         .clone()
         .unwrap_or_else(|| config.server.listen.clone());
-    let max_body = config.server.max_body_bytes;
     let tokens = load_tokens(&config.auth, opts.config_path.parent(), |v| {
         std::env::var(v).ok()
     })
@@ -125,35 +167,71 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
     if !tokens.is_on() && !is_loopback(&listen) {
         return Err(ServeError::Unprotected { addr: listen });
     }
+    Ok(Loaded {
+        config,
+        text,
+        config_path: opts.config_path.clone(),
+        data_dir,
+        listen,
+        tokens,
+        hooks,
+    })
+}
 
-    let store: Arc<dyn Store> = Arc::new(tokio::task::block_in_place(|| {
-        SqliteStore::open(&data_dir)
-    })?);
-    let (live, aggregator, summary) = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
-            let live = apply_config(&*store, config, &text, now_ms()).map_err(ServeError::Apply)?;
-            let mut aggregator = Aggregator::new(&live.config);
-            // One pass rebuilds the evidence and the proxy's summary.
-            let mut summary = ProxySummary::default();
-            let mut replayed = 0u64;
-            store
-                .replay(0, &mut |_, rec| {
-                    aggregator.fold(&rec);
-                    if let Record::Event(e) = &rec {
-                        summary.fold(e);
-                    }
-                    replayed += 1;
-                })
-                .map_err(|e| ServeError::Apply(e.to_string()))?;
-            tracing::info!(records = replayed, "evidence rebuilt from the store");
-            Ok((live, aggregator, summary))
-        })
+/// A server whose API is installed behind its port, not yet announced.
+struct Built {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+    writer_thread: std::thread::JoinHandle<()>,
+    tokens_on: bool,
+    token_count: usize,
+    data_dir: PathBuf,
+    tick: std::time::Duration,
+}
+
+/// Step 2: binds the port and answers the probes, then opens the store, rebuilds live state and
+/// evidence from it and installs the API behind the port.
+async fn build(loaded: Loaded) -> Result<Built, ServeError> {
+    let Loaded {
+        config,
+        text,
+        config_path,
+        data_dir,
+        listen,
+        tokens,
+        hooks,
+    } = loaded;
+    let max_body = config.server.max_body_bytes;
+    let timeouts = Timeouts::from_config(&config.server);
+    let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .map_err(|e| ServeError::Apply(e.to_string()))??
+        .map_err(|source| ServeError::Listen {
+            addr: listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: listen.clone(),
+        source,
+    })?;
+    let telemetry = Arc::new(Telemetry::default());
+    let replayed = Arc::new(AtomicU64::new(0));
+    let switch = Switch::starting(telemetry.clone(), timeouts, replayed.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = spawn_accept_loop(listener, switch.clone(), timeouts.header, stopped);
+    tracing::info!(%addr, "listening; /healthz is up, the API answers once the store is loaded");
+
+    let restored = restore(&data_dir, config, text, replayed).await;
+    let (store, live, aggregator, summary) = match restored {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = stop.send(());
+            let _ = served.await;
+            return Err(e);
+        }
     };
     let aggregator = Arc::new(Mutex::new(aggregator));
-    let telemetry = Arc::new(Telemetry::default());
     telemetry.register_models(&live.config);
     let (writer, writer_thread) =
         Writer::spawn(store.clone(), aggregator.clone(), telemetry.clone());
@@ -165,43 +243,85 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         aggregator,
         store,
         telemetry,
-        Some(opts.config_path.clone()),
+        Some(config_path),
         notifier,
     ));
     shared.proxy.restore(summary);
-    let auth_on = tokens.is_on();
+    let tokens_on = tokens.is_on();
     let token_count = tokens.len();
     shared.tokens.store(Arc::new(tokens));
+    switch.serve_app(router(shared.clone(), max_body));
+    Ok(Built {
+        addr,
+        shared,
+        stop,
+        served,
+        writer_thread,
+        tokens_on,
+        token_count,
+        data_dir,
+        tick,
+    })
+}
 
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: listen.clone(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
-        addr: listen.clone(),
-        source,
-    })?;
-    let app = router(shared.clone(), max_body);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let served = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
+type Restored = (Arc<dyn Store>, crate::live::Live, Aggregator, ProxySummary);
+
+/// Opens the store and replays it: live state, evidence and the proxy's summary, counting the
+/// records replayed into `replayed` as it goes (the start-up `not_ready` shows it).
+async fn restore(
+    data_dir: &std::path::Path,
+    config: rampart_core::Config,
+    text: String,
+    replayed: Arc<AtomicU64>,
+) -> Result<Restored, ServeError> {
+    let data_dir = data_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<Restored, ServeError> {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir)?);
+        let live = apply_config(&*store, config, &text, now_ms()).map_err(ServeError::Apply)?;
+        let mut aggregator = Aggregator::new(&live.config);
+        // One pass rebuilds the evidence and the proxy's summary.
+        let mut summary = ProxySummary::default();
+        let mut count = 0u64;
+        store
+            .replay(0, &mut |_, rec| {
+                aggregator.fold(&rec);
+                if let Record::Event(e) = &rec {
+                    summary.fold(e);
+                }
+                count += 1;
+                if count & 0xFFFF == 0 {
+                    replayed.store(count, Ordering::Relaxed);
+                }
             })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "server stopped with an error");
-        }
-    });
+            .map_err(|e| ServeError::Apply(e.to_string()))?;
+        replayed.store(count, Ordering::Relaxed);
+        tracing::info!(records = count, "evidence rebuilt from the store");
+        Ok((store, live, aggregator, summary))
+    })
+    .await
+    .map_err(|e| ServeError::Apply(e.to_string()))?
+}
+
+/// Step 3: starts the controller and the signal handlers, and declares the server ready.
+fn spawn(built: Built) -> Running {
+    let Built {
+        addr,
+        shared,
+        stop,
+        served,
+        writer_thread,
+        tokens_on,
+        token_count,
+        data_dir,
+        tick,
+    } = built;
     spawn_reload_on_hangup(shared.clone());
     crate::controller::spawn(Arc::downgrade(&shared), tick);
     // Listening before anyone learns the server is up: a signal sent right after the announcement
     // would otherwise meet the default action and end the process without a drain.
     let stop_signals = StopSignals::register();
     shared.ready.store(true, Ordering::Release);
-    if auth_on {
+    if tokens_on {
         tracing::info!(
             tokens = token_count,
             "auth is on: every route but /healthz and /readyz needs a bearer token"
@@ -210,14 +330,14 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         tracing::warn!(%addr, "auth is off (no [auth] tokens): the API is open, so rampart listens on loopback only");
     }
     tracing::info!(%addr, data_dir = %data_dir.display(), "rampart is serving");
-    Ok(Running {
+    Running {
         addr,
         shared,
         stop,
         served,
         writer_thread,
         stop_signals,
-    })
+    }
 }
 
 #[cfg(unix)]

@@ -122,6 +122,8 @@ pub struct Telemetry {
     provider_queries: [AtomicU64; 3],
     /// The model proxy's series.
     pub proxy: ProxyTelemetry,
+    /// The latency of every API request.
+    pub http: HttpTelemetry,
 }
 
 /// The results of a provider query, each a series of `rampart_provider_queries_total`.
@@ -503,6 +505,9 @@ impl Telemetry {
             }
         }
         self.proxy.render(&mut out);
+        self.http.render(&mut out);
+        render_build_info(&mut out);
+        render_process(&mut out, &read_process());
         out
     }
 }
@@ -711,6 +716,276 @@ impl ProxyTelemetry {
     }
 }
 
+/// Upper bounds (seconds) of `rampart_http_request_duration_seconds`' buckets.
+const HTTP_BUCKETS: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+/// Status classes, each a `status` of `rampart_http_request_duration_seconds`.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// One histogram of `rampart_http_request_duration_seconds`.
+#[derive(Debug, Default)]
+struct HttpCells {
+    buckets: [AtomicU64; HTTP_BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+/// Method, route template and status class of one histogram.
+type HttpKey = (axum::http::Method, Arc<str>, usize);
+
+/// API request latencies by method, route template (never the raw path, so the series are
+/// bounded by the routes) and status class. A histogram appears on its first request; the lock
+/// is a read lock except then.
+#[derive(Debug, Default)]
+pub struct HttpTelemetry {
+    cells: std::sync::RwLock<HashMap<HttpKey, Arc<HttpCells>>>,
+}
+
+impl HttpTelemetry {
+    /// Counts one answered request.
+    pub fn observe(
+        &self,
+        method: &axum::http::Method,
+        route: Arc<str>,
+        status: axum::http::StatusCode,
+        elapsed: std::time::Duration,
+    ) {
+        let class = usize::from((status.as_u16() / 100).clamp(1, 5)) - 1;
+        let key = (method.clone(), route, class);
+        let found = self
+            .cells
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        let c = found.unwrap_or_else(|| {
+            self.cells
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key)
+                .or_default()
+                .clone()
+        });
+        let seconds = elapsed.as_secs_f64();
+        c.count.fetch_add(1, Ordering::Relaxed);
+        c.sum_nanos.fetch_add(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        for (bound, cell) in HTTP_BUCKETS.iter().zip(&c.buckets) {
+            if seconds <= *bound {
+                cell.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        let cells = self.cells.read().unwrap_or_else(|p| p.into_inner());
+        let mut rows: Vec<(&HttpKey, &Arc<HttpCells>)> = cells.iter().collect();
+        rows.sort_by(|(a, _), (b, _)| (a.0.as_str(), &a.1, a.2).cmp(&(b.0.as_str(), &b.1, b.2)));
+        let name = "rampart_http_request_duration_seconds";
+        header(
+            out,
+            name,
+            "Time from a request's headers to its response headers, by method, route template and status class.",
+            "histogram",
+        );
+        for ((method, route, class), c) in rows {
+            let base = [
+                ("method", method.as_str()),
+                ("route", &**route),
+                ("status", STATUS_CLASSES[*class]),
+            ];
+            let with_le = |le: &str| -> Vec<(&str, String)> {
+                base.iter()
+                    .map(|(k, v)| (*k, v.to_string()))
+                    .chain([("le", le.to_string())])
+                    .collect()
+            };
+            for (bound, cell) in HTTP_BUCKETS.iter().zip(&c.buckets) {
+                let l = with_le(&bound.to_string());
+                sample_owned(
+                    out,
+                    &format!("{name}_bucket"),
+                    &l,
+                    cell.load(Ordering::Relaxed),
+                );
+            }
+            let count = c.count.load(Ordering::Relaxed);
+            sample_owned(out, &format!("{name}_bucket"), &with_le("+Inf"), count);
+            let sum = c.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            sample(out, &format!("{name}_sum"), &base, sum);
+            sample(out, &format!("{name}_count"), &base, count);
+        }
+    }
+}
+
+fn sample_owned(
+    out: &mut String,
+    name: &str,
+    labels: &[(&str, String)],
+    value: impl std::fmt::Display,
+) {
+    let refs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    sample(out, name, &refs, value);
+}
+
+/// The rustc that built this binary (set by the build script) and the commit it was built from
+/// (`RAMPART_COMMIT` at build time), when known.
+const RUSTC_VERSION: Option<&str> = option_env!("RAMPART_RUSTC_VERSION");
+const COMMIT: Option<&str> = option_env!("RAMPART_COMMIT");
+
+fn render_build_info(out: &mut String) {
+    header(
+        out,
+        "rampart_build_info",
+        "Always 1; the labels say which build is running.",
+        "gauge",
+    );
+    let mut labels = vec![("version", env!("CARGO_PKG_VERSION"))];
+    if let Some(c) = COMMIT.filter(|c| !c.is_empty()) {
+        labels.push(("commit", c));
+    }
+    if let Some(r) = RUSTC_VERSION.filter(|r| !r.is_empty()) {
+        labels.push(("rustc", r));
+    }
+    sample(out, "rampart_build_info", &labels, 1);
+}
+
+/// What the kernel says about this process; a field is `None` where it could not be read (on a
+/// system without `/proc`, all of them).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ProcessStats {
+    pub cpu_seconds: Option<f64>,
+    pub resident_bytes: Option<u64>,
+    pub virtual_bytes: Option<u64>,
+    pub open_fds: Option<u64>,
+    pub max_fds: Option<u64>,
+    pub start_time_seconds: Option<f64>,
+}
+
+/// Clock ticks per second of `/proc/self/stat`'s times: 100 on every Linux architecture in use
+/// (the kernel's USER_HZ; procfs readers such as Prometheus' own assume the same).
+const USER_HZ: f64 = 100.0;
+
+fn read_process() -> ProcessStats {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok();
+    let boot = std::fs::read_to_string("/proc/stat").ok();
+    let status = std::fs::read_to_string("/proc/self/status").ok();
+    let limits = std::fs::read_to_string("/proc/self/limits").ok();
+    let open_fds = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|d| d.count() as u64);
+    parse_process(
+        stat.as_deref(),
+        boot.as_deref(),
+        status.as_deref(),
+        limits.as_deref(),
+        open_fds,
+    )
+}
+
+/// Reads the process figures out of the text of `/proc/self/stat`, `/proc/stat`,
+/// `/proc/self/status` and `/proc/self/limits`.
+pub fn parse_process(
+    stat: Option<&str>,
+    boot: Option<&str>,
+    status: Option<&str>,
+    limits: Option<&str>,
+    open_fds: Option<u64>,
+) -> ProcessStats {
+    // The command name (field 2) may hold spaces and parentheses: fields count from the last ')'.
+    let fields: Vec<&str> = stat
+        .and_then(|s| s.rsplit_once(')'))
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // `fields[0]` is field 3 (state); utime is field 14, stime 15, starttime 22, vsize 23.
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    let cpu_seconds = match (field(14), field(15)) {
+        (Some(u), Some(s)) => Some((u + s) as f64 / USER_HZ),
+        _ => None,
+    };
+    let boot_time = boot.and_then(|b| {
+        b.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
+    let start_time_seconds = match (boot_time, field(22)) {
+        (Some(b), Some(t)) => Some(b as f64 + t as f64 / USER_HZ),
+        _ => None,
+    };
+    let resident_bytes = status.and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    let max_fds = limits.and_then(|l| {
+        l.lines()
+            .find_map(|l| l.strip_prefix("Max open files"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    });
+    ProcessStats {
+        cpu_seconds,
+        resident_bytes,
+        virtual_bytes: field(23),
+        open_fds,
+        max_fds,
+        start_time_seconds,
+    }
+}
+
+fn render_process(out: &mut String, p: &ProcessStats) {
+    let rows: [(&str, &str, &str, Option<f64>); 6] = [
+        (
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            "counter",
+            p.cpu_seconds,
+        ),
+        (
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            "gauge",
+            p.resident_bytes.map(|v| v as f64),
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            "gauge",
+            p.virtual_bytes.map(|v| v as f64),
+        ),
+        (
+            "process_open_fds",
+            "Number of open file descriptors.",
+            "gauge",
+            p.open_fds.map(|v| v as f64),
+        ),
+        (
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            "gauge",
+            p.max_fds.map(|v| v as f64),
+        ),
+        (
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            "gauge",
+            p.start_time_seconds,
+        ),
+    ];
+    for (name, help, kind, value) in rows {
+        if let Some(v) = value {
+            header(out, name, help, kind);
+            sample(out, name, &[], v);
+        }
+    }
+}
+
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -826,5 +1101,88 @@ mod tests {
         assert!(t
             .render(&Gauges::default())
             .contains("rampart_ingest_lag_seconds 0\n"));
+    }
+
+    #[test]
+    fn process_figures_are_read_from_proc_text() {
+        // A command name with a space and a parenthesis: fields count from the last ')'.
+        let mut fields = vec!["0"; 50];
+        fields[0] = "S"; // field 3
+        fields[14 - 3] = "250"; // utime
+        fields[15 - 3] = "50"; // stime
+        fields[22 - 3] = "12345"; // starttime, ticks after boot
+        fields[23 - 3] = "1048576"; // vsize
+        let stat = format!("4242 (rampart (x) y) {}", fields.join(" "));
+        let boot = "cpu  1 2 3\nbtime 1700000000\nprocesses 9\n";
+        let status = "Name:\trampart\nVmRSS:\t   2048 kB\nThreads:\t4\n";
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\nMax open files            20000                20000                files\n";
+        let p = parse_process(
+            Some(&stat),
+            Some(boot),
+            Some(status),
+            Some(limits),
+            Some(17),
+        );
+        assert_eq!(
+            p,
+            ProcessStats {
+                cpu_seconds: Some(3.0),
+                resident_bytes: Some(2048 * 1024),
+                virtual_bytes: Some(1_048_576),
+                open_fds: Some(17),
+                max_fds: Some(20_000),
+                start_time_seconds: Some(1_700_000_000.0 + 123.45),
+            }
+        );
+        // Without /proc every figure is absent, and so is its series.
+        let none = parse_process(None, None, None, None, None);
+        assert_eq!(none, ProcessStats::default());
+        let mut out = String::new();
+        render_process(&mut out, &none);
+        assert_eq!(out, "");
+    }
+
+    #[test]
+    fn request_latency_counts_by_method_route_and_status_class() {
+        let t = HttpTelemetry::default();
+        let get = axum::http::Method::GET;
+        let route: Arc<str> = Arc::from("/v1/rollouts/{name}");
+        let ms = std::time::Duration::from_millis;
+        t.observe(&get, route.clone(), axum::http::StatusCode::OK, ms(3));
+        t.observe(
+            &get,
+            route.clone(),
+            axum::http::StatusCode::NO_CONTENT,
+            ms(30),
+        );
+        t.observe(&get, route, axum::http::StatusCode::NOT_FOUND, ms(1));
+        let mut out = String::new();
+        t.render(&mut out);
+        let ok = "method=\"GET\",route=\"/v1/rollouts/{name}\",status=\"2xx\"";
+        assert!(
+            out.contains(&format!(
+                "rampart_http_request_duration_seconds_count{{{ok}}} 2\n"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "rampart_http_request_duration_seconds_bucket{{{ok},le=\"0.005\"}} 1\n"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "rampart_http_request_duration_seconds_bucket{{{ok},le=\"0.05\"}} 2\n"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "rampart_http_request_duration_seconds_sum{{{ok}}} 0.033\n"
+            )),
+            "{out}"
+        );
+        assert!(out.contains("status=\"4xx\"} 1\n"), "{out}");
     }
 }

@@ -13,6 +13,8 @@ mod auth;
 mod commands;
 #[path = "http/dashboard.rs"]
 mod dashboard;
+#[path = "http/edge.rs"]
+mod edge;
 #[path = "http/events.rs"]
 mod events;
 #[path = "http/evidence.rs"]

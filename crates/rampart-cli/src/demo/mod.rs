@@ -102,6 +102,7 @@ pub fn demo(args: &DemoArgs) -> Result<(), String> {
             config_path: config_path.clone(),
             data_dir: Some(dir.clone()),
             listen: Some(listen.clone()),
+            ..Default::default()
         }))
         .map_err(|e| e.to_string())?;
     let addr = running.addr;

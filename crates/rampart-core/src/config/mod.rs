@@ -150,6 +150,16 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers (an idle keep-alive connection is
+    /// closed after the same time).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// The longest wait for the next piece of a request body.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: Duration,
+    /// How long a request may take from its headers to its response headers, body read included.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: Duration,
 }
 
 fn default_listen() -> String {
@@ -164,6 +174,15 @@ fn default_bucket() -> Duration {
 fn default_max_body() -> usize {
     16 * 1024 * 1024
 }
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -173,6 +192,9 @@ impl Default for ServerConfig {
             tick: default_tick(),
             evidence_bucket: default_bucket(),
             max_body_bytes: default_max_body(),
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
+            request_timeout: default_request_timeout(),
         }
     }
 }

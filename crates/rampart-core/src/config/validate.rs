@@ -23,6 +23,10 @@ pub(crate) struct Problem {
 const MIN_TICK: Duration = Duration::from_millis(100);
 /// A model call held longer than this is a stuck connection, not a slow model.
 const MAX_PROXY_TIMEOUT: Duration = Duration::from_secs(600);
+/// Client timeouts (headers, body, whole request): shorter cuts off healthy clients on a slow
+/// network, longer lets a stalled client hold its connection for no purpose.
+const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
+const MAX_CLIENT_TIMEOUT: Duration = Duration::from_secs(3_600);
 const MIN_EVIDENCE_BUCKET: Duration = Duration::from_secs(1);
 /// Traffic shares are whole buckets of 10000, so 0.01% is the finest share that can be served.
 const PERCENT_STEP: f64 = 0.01;
@@ -343,6 +347,55 @@ impl<'a> Validator<'a> {
         }
         if s.max_body_bytes == 0 {
             self.push("server.max_body_bytes", "must be at least 1 byte");
+        }
+        for (key, value) in [
+            ("server.header_timeout", s.header_timeout),
+            ("server.body_timeout", s.body_timeout),
+            ("server.request_timeout", s.request_timeout),
+        ] {
+            if value < MIN_CLIENT_TIMEOUT || value > MAX_CLIENT_TIMEOUT {
+                self.push(
+                    key,
+                    format!(
+                        "must be from {MIN_CLIENT_TIMEOUT} to {MAX_CLIENT_TIMEOUT}, found {value}"
+                    ),
+                );
+            }
+        }
+        // A proxied call that fails is retried on the baseline, so it may take twice its timeout.
+        let request_timeout = s.request_timeout;
+        let slowest = self
+            .config
+            .models
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| {
+                let model =
+                    std::iter::once((format!("models[{i}].proxy.timeout"), m.proxy.timeout));
+                let variants = m.variants.iter().enumerate().filter_map(move |(j, v)| {
+                    v.timeout
+                        .map(|t| (format!("models[{i}].variants[{j}].timeout"), t))
+                });
+                model.chain(variants)
+            })
+            .filter(|(_, t)| t.as_millis() > 0)
+            .max_by_key(|(_, t)| t.as_millis());
+        if let Some((field, t)) = slowest {
+            let needed = Duration::from_millis(t.as_millis().saturating_mul(2));
+            if self
+                .config
+                .models
+                .iter()
+                .any(|m| m.variants.iter().any(|v| v.endpoint.is_some()))
+                && request_timeout < needed
+            {
+                self.push(
+                    "server.request_timeout",
+                    format!(
+                        "is {request_timeout}, shorter than twice {field} ({t}): a proxied call and its retry on the baseline would be cut off; use at least {needed}"
+                    ),
+                );
+            }
         }
     }
 

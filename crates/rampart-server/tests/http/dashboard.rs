@@ -44,6 +44,11 @@ name = "search"
 unit = "user"
 variants = [{ name = "bm25" }, { name = "neural" }]
 
+[[models]]
+name = "banner"
+unit = "user"
+variants = [{ name = "b1" }, { name = "b2" }]
+
 [[metrics]]
 name = "conversion"
 kind = "binary"
@@ -68,6 +73,15 @@ candidate = "v2"
 salt = "dash-rollout"
 stages = [{ traffic = 20, min_duration = "1h" }, { traffic = 100 }]
 gates = [{ metric = "conversion", compare = "control", margin = -0.05 }]
+
+[[rollouts]]
+name = "banner-v2"
+model = "banner"
+baseline = "b1"
+candidate = "b2"
+salt = "dash-banner"
+stages = [{ traffic = 50 }]
+gates = [{ metric = "conversion", min = 0 }]
 
 [[experiments]]
 name = "price-test"
@@ -436,6 +450,18 @@ async fn the_dashboard_in_chromium_shows_the_api_numbers_and_pauses_a_rollout() 
     let profile = scratch.path().join("chromium-profile");
     let shot = screenshot.clone();
     blocking(move || {
+        // A rollout whose evidence fits in one bucket (one batch of exposures), then rolled back:
+        // its charts have a single bucket and its buttons belong to a rollout that has ended.
+        let banner_units: Vec<String> = (0..40).map(|i| format!("banner-u{i}")).collect();
+        assign_batch(&base, "banner", &banner_units);
+        let rolled_back = ok(
+            &base,
+            "POST",
+            "/v1/rollouts/banner-v2/rollback",
+            Some(&json!({"reason": "dashboard test: an ended rollout"})),
+            OPERATE,
+        );
+        assert_eq!(rolled_back["status"], "rolled-back");
         for round in 0..3 {
             if round > 0 {
                 std::thread::sleep(std::time::Duration::from_millis(1_050));
@@ -641,6 +667,97 @@ async fn the_dashboard_in_chromium_shows_the_api_numbers_and_pauses_a_rollout() 
                 }
             }
         }
+
+        // Every chart's time axis runs from its first bucket's start to its last bucket's end:
+        // a single bucket spans one bucket width, not years.
+        for (entity, api_name) in [
+            ("rollout-recs-v2", "recs-v2"),
+            ("experiment-price-test", "price-test"),
+            ("rollout-banner-v2", "banner-v2"),
+        ] {
+            let series = ok(&base, "GET", &format!("/v1/series/{api_name}"), None, READ);
+            let starts: Vec<f64> = series["starts"]
+                .as_array()
+                .expect("starts")
+                .iter()
+                .map(|s| s.as_f64().unwrap() / 1000.0)
+                .collect();
+            let bucket = series["bucket_ms"].as_f64().unwrap() / 1000.0;
+            if api_name == "banner-v2" {
+                assert_eq!(
+                    starts.len(),
+                    1,
+                    "one batch of exposures, one bucket: {series}"
+                );
+            } else {
+                assert!(starts.len() >= 3, "three rounds a second apart: {series}");
+            }
+            for which in ["units", "value"] {
+                let id = format!("chart-{entity}-{which}");
+                let chart = charts
+                    .iter()
+                    .find(|c| c["testid"] == id.as_str())
+                    .unwrap_or_else(|| panic!("{id} in {charts:?}"));
+                let (lo, hi) = (chart["x_min"].as_f64(), chart["x_max"].as_f64());
+                // The series may have grown a bucket between the browser's read and this one.
+                assert_eq!(lo, Some(starts[0]), "{chart}");
+                let hi = hi.unwrap_or_else(|| panic!("no x axis in {chart}"));
+                let last_end = starts[starts.len() - 1] + bucket;
+                assert!(
+                    hi <= last_end + 1e-9 && hi >= last_end - bucket - 1e-9,
+                    "{id}: x axis {lo:?}..{hi}, buckets {starts:?} of {bucket} s"
+                );
+                assert!(
+                    hi - starts[0] <= bucket * starts.len() as f64 + 1e-9,
+                    "{chart}"
+                );
+                assert!(chart["width"].as_f64() > Some(100.0), "{chart}");
+            }
+        }
+
+        // The ended rollout's buttons are all disabled, say why, and are painted alike (grey,
+        // whatever their kind); the running rollout's Pause was live.
+        let buttons = &report["buttons"];
+        for command in ["approve", "pause", "resume", "rollback"] {
+            let b = &buttons[format!("rollout-banner-v2-{command}")];
+            assert_eq!(b["disabled"], true, "{command}: {b}");
+            assert!(
+                b["title"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("has ended"),
+                "{command}: {b}"
+            );
+            assert_eq!(
+                (&b["background"], &b["color"]),
+                (
+                    &buttons["rollout-banner-v2-pause"]["background"],
+                    &buttons["rollout-banner-v2-pause"]["color"]
+                ),
+                "{command} is painted as every disabled button: {buttons}"
+            );
+        }
+        assert_ne!(
+            buttons["rollout-banner-v2-approve"]["background"], "rgb(47, 91, 211)",
+            "a disabled Approve is not painted in the accent colour: {buttons}"
+        );
+        // And the server refuses the command anyway, saying why.
+        let r = call(
+            &base,
+            "POST",
+            "/v1/rollouts/banner-v2/pause",
+            Some(&json!({"reason": "late"})),
+            OPERATE,
+        );
+        let e = error_of(&r, 409, "illegal_transition");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("has ended"),
+            "{}",
+            r.text
+        );
 
         // Pause: the API shows it, the log has the dashboard's reason.
         let paused = ok(&base, "GET", "/v1/rollouts/recs-v2", None, READ);

@@ -141,6 +141,7 @@ impl Server {
             config_path: self.config_path.clone(),
             data_dir: Some(self.data_dir.clone()),
             listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
         })
         .await
         .expect("server starts");

@@ -85,6 +85,9 @@ const SERVER: &[Field] = &[
     opt("tick", Shape::Duration),
     opt("evidence_bucket", Shape::Duration),
     opt("max_body_bytes", Shape::Count),
+    opt("header_timeout", Shape::Duration),
+    opt("body_timeout", Shape::Duration),
+    opt("request_timeout", Shape::Duration),
 ];
 
 const AUTH: &[Field] = &[
@@ -467,7 +470,8 @@ mod tests {
     /// Every key of the schema set, every option present, every list non-empty.
     fn full() -> Json {
         serde_json::json!({
-            "server": { "listen": "127.0.0.1:1", "data_dir": "d", "tick": "1s", "evidence_bucket": "1h", "max_body_bytes": 10 },
+            "server": { "listen": "127.0.0.1:1", "data_dir": "d", "tick": "1s", "evidence_bucket": "1h", "max_body_bytes": 10,
+                "header_timeout": "5s", "body_timeout": "6s", "request_timeout": "7s" },
             "auth": { "tokens": [{ "token": "0123456789abcdef", "role": "read" }], "token_file": "t", "token_env": "T" },
             "models": [{ "name": "m", "unit": "user", "baseline": "a",
                 "variants": [{ "name": "a", "endpoint": "http://x", "force_units": ["u"], "timeout": "2s" }],
