@@ -581,6 +581,18 @@ macro_rules! suite {
                 }
             )*
         }
+        mod postgres {
+            $(
+                #[test]
+                fn $scenario() {
+                    let Some(schema) = rampart_store::testing::TestSchema::create() else {
+                        return;
+                    };
+                    let store = rampart_store::PostgresStore::open(&schema.url()).unwrap();
+                    super::$scenario(&store);
+                }
+            )*
+        }
         mod sqlite_in_memory {
             $(
                 #[test]
@@ -607,13 +619,14 @@ suite!(
 );
 
 // ---------------------------------------------------------------------------------------------
-// SQLite data directory: reopen, lock, concurrency
+// Reopening the same store, and several threads on one: each scenario gets a function that
+// opens the store at one location, as often as it likes.
 
-#[test]
-fn duplicates_are_recognised_across_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+type Open<'a> = &'a dyn Fn() -> Arc<dyn Store>;
+
+fn duplicates_are_recognised_across_a_reopen(open: Open<'_>) {
     let first = {
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = open();
         store
             .append(&[
                 event("e1", Some(1.0)),
@@ -622,7 +635,7 @@ fn duplicates_are_recognised_across_a_reopen() {
             ])
             .unwrap()
     };
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = open();
     assert_eq!(store.count_records().unwrap(), (1, 2));
     let again = store
         .append(&[event("e2", None), event("e3", None), event("e1", None)])
@@ -631,19 +644,17 @@ fn duplicates_are_recognised_across_a_reopen() {
     assert_eq!(again.duplicates, 2);
     // Numbering continues after the largest stored seq.
     assert_eq!(again.first_seq, first.first_seq + 3);
-    let ids: Vec<String> = replay_all(&store, 0)
+    let ids: Vec<String> = replay_all(store.as_ref(), 0)
         .iter()
         .filter_map(|(_, r)| event_id(r).map(str::to_owned))
         .collect();
     assert_eq!(ids, ["e1", "e2", "e3"]);
 }
 
-#[test]
-fn acknowledged_appends_are_all_there_after_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+fn acknowledged_appends_are_all_there_after_a_reopen(open: Open<'_>) {
     let mut expected = Vec::new();
     {
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = open();
         for batch in 0..5 {
             let records: Vec<Record> = (0..200)
                 .map(|i| {
@@ -663,8 +674,8 @@ fn acknowledged_appends_are_all_there_after_a_reopen() {
             .save_entity(&entity(EntityKind::Layer, "l", 9))
             .unwrap();
     }
-    let store = SqliteStore::open(dir.path()).unwrap();
-    let replayed = replay_all(&store, 0);
+    let store = open();
+    let replayed = replay_all(store.as_ref(), 0);
     assert_eq!(replayed.len(), 1000);
     assert_eq!(replayed.first().map(|(s, _)| *s), Some(1));
     assert_eq!(replayed.last().map(|(s, _)| *s), Some(1000));
@@ -683,11 +694,9 @@ fn acknowledged_appends_are_all_there_after_a_reopen() {
     assert_eq!(store.append(&[]).unwrap().first_seq, 1001);
 }
 
-#[test]
-fn an_impression_stored_last_keeps_its_seq_after_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+fn an_impression_stored_last_keeps_its_seq_after_a_reopen(open: Open<'_>) {
     {
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = open();
         store
             .append(&[
                 event("e1", None),
@@ -696,9 +705,9 @@ fn an_impression_stored_last_keeps_its_seq_after_a_reopen() {
             ])
             .unwrap();
     }
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = open();
     assert_eq!(store.append(&[]).unwrap().first_seq, 4);
-    let replayed = replay_all(&store, 0);
+    let replayed = replay_all(store.as_ref(), 0);
     assert_eq!(replayed.len(), 3);
     assert_eq!(replayed[2].1, impression("imp-2", Method::Balanced));
 }
@@ -736,10 +745,8 @@ fn a_data_dir_that_is_a_file_is_an_error() {
     }
 }
 
-#[test]
-fn replay_sees_a_consistent_prefix_while_appends_go_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+fn replay_sees_a_consistent_prefix_while_appends_go_on(open: Open<'_>) {
+    let store = open();
     let writer = {
         let store = Arc::clone(&store);
         std::thread::spawn(move || {
@@ -772,4 +779,233 @@ fn replay_sees_a_consistent_prefix_while_appends_go_on() {
     writer.join().unwrap();
     assert_eq!(replay_all(store.as_ref(), 0).len(), 2000);
     assert_eq!(store.count_records().unwrap(), (1000, 1000));
+}
+
+/// Generates one test per reopen scenario and persistent implementation.
+macro_rules! reopen_suite {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite_reopened {
+            use super::*;
+            $(
+                #[test]
+                fn $scenario() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(dir.path()).unwrap()) };
+                    super::$scenario(&open);
+                }
+            )*
+        }
+        mod postgres_reopened {
+            use super::*;
+            $(
+                #[test]
+                fn $scenario() {
+                    let Some(schema) = rampart_store::testing::TestSchema::create() else {
+                        return;
+                    };
+                    let open = || -> Arc<dyn Store> {
+                        Arc::new(rampart_store::PostgresStore::open(&schema.url()).unwrap())
+                    };
+                    super::$scenario(&open);
+                }
+            )*
+        }
+    };
+}
+
+reopen_suite!(
+    duplicates_are_recognised_across_a_reopen,
+    acknowledged_appends_are_all_there_after_a_reopen,
+    an_impression_stored_last_keeps_its_seq_after_a_reopen,
+    replay_sees_a_consistent_prefix_while_appends_go_on,
+);
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: the writer lock, several writers on one schema, lost sessions
+
+use rampart_store::testing::TestSchema;
+use rampart_store::PostgresStore;
+
+#[test]
+fn a_second_writer_on_the_same_schema_is_refused() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let first = PostgresStore::open(&schema.url()).unwrap();
+    match PostgresStore::open(&schema.url()) {
+        Err(e @ StoreError::InUse { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("in use by another rampart process"), "{text}");
+            assert!(!e.is_transient());
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    // A shared store is not kept out, and another schema is another store.
+    assert!(PostgresStore::open_shared(&schema.url()).is_ok());
+    let Some(other) = TestSchema::create() else {
+        return;
+    };
+    assert!(PostgresStore::open(&other.url()).is_ok());
+    drop(first);
+    assert!(PostgresStore::open(&schema.url()).is_ok());
+}
+
+#[test]
+fn replicas_starting_together_migrate_once() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let url = schema.url();
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PostgresStore::open_shared(&url).map(|_| ()))
+        })
+        .collect();
+    for handle in opened {
+        handle.join().unwrap().unwrap();
+    }
+    let versions = schema
+        .query("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap();
+    assert_eq!(versions, vec![Some("1".to_owned())]);
+}
+
+/// Four threads on two shared stores append overlapping batches (each id is sent by two
+/// writers, as a retry that reaches another replica would be): every id is acknowledged as new
+/// exactly once, stored once, and the log is numbered 1..=n without gaps in commit order.
+#[test]
+fn concurrent_writers_store_each_event_once_in_one_order() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let stores: Vec<Arc<PostgresStore>> = (0..2)
+        .map(|_| Arc::new(PostgresStore::open_shared(&schema.url()).unwrap()))
+        .collect();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = Arc::clone(&stores[w % 2]);
+            std::thread::spawn(move || {
+                let mut fresh_ids = Vec::new();
+                let mut exposures = 0;
+                for batch in 0..25 {
+                    // Writers 0 and 1 send the same ids, as do writers 2 and 3.
+                    let pair = w / 2;
+                    let records: Vec<Record> = (0..40)
+                        .map(|i| {
+                            if i % 5 == 0 {
+                                exposure(&format!("w{w}-{batch}-{i}"), "v1")
+                            } else {
+                                event(&format!("p{pair}-{batch}-{i}"), Some(1.0))
+                            }
+                        })
+                        .collect();
+                    let appended = store.append(&records).unwrap();
+                    for (record, fresh) in records.iter().zip(&appended.fresh) {
+                        match record {
+                            Record::Event(e) if *fresh => fresh_ids.push(e.id.clone()),
+                            Record::Exposure(_) => exposures += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                (fresh_ids, exposures)
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    let mut exposures = 0;
+    for handle in writers {
+        let (ids, x) = handle.join().unwrap();
+        acknowledged.extend(ids);
+        exposures += x;
+    }
+    acknowledged.sort();
+    let before = acknowledged.len();
+    acknowledged.dedup();
+    assert_eq!(
+        before,
+        acknowledged.len(),
+        "an id was acknowledged as new twice"
+    );
+    // 2 pairs x 25 batches x 32 events.
+    assert_eq!(acknowledged.len(), 1600);
+    assert_eq!(exposures, 4 * 25 * 8);
+
+    let replayed = replay_all(stores[1].as_ref(), 0);
+    let seqs: Vec<i64> = replayed.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (1..=2400).collect::<Vec<_>>());
+    let mut stored: Vec<String> = replayed
+        .iter()
+        .filter_map(|(_, r)| event_id(r).map(str::to_owned))
+        .collect();
+    stored.sort();
+    assert_eq!(stored, acknowledged);
+    assert_eq!(stores[0].count_records().unwrap(), (800, 1600));
+    // Both stores read the same log.
+    assert_eq!(replay_all(stores[0].as_ref(), 0), replayed);
+}
+
+#[test]
+fn a_lost_session_is_opened_again() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let app = format!("rampart-{}", schema.name());
+    let url = format!("{}&application_name={app}", schema.url());
+    let store = PostgresStore::open(&url).unwrap();
+    store.append(&[event("before", None)]).unwrap();
+    assert_eq!(replay_all(&store, 0).len(), 1);
+    schema
+        .execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}'"
+        ))
+        .unwrap();
+    // The first call on a dead session may fail, and then only as a transient error.
+    match store.append(&[event("after", None)]) {
+        Ok(appended) => assert_eq!(appended.fresh, vec![true]),
+        Err(e) => {
+            assert!(e.is_transient(), "{e:?}");
+            store.append(&[event("after", None)]).unwrap();
+        }
+    }
+    let _ = store.count_records();
+    let ids: Vec<String> = replay_all(&store, 0)
+        .iter()
+        .filter_map(|(_, r)| event_id(r).map(str::to_owned))
+        .collect();
+    assert_eq!(ids, ["before", "after"]);
+    // The writer took its lock again on reconnecting.
+    assert!(matches!(
+        PostgresStore::open(&url),
+        Err(StoreError::InUse { .. })
+    ));
+}
+
+#[test]
+fn a_batch_missing_a_record_is_reported_as_corrupt() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&schema.url()).unwrap();
+    store
+        .append(&[event("a", None), exposure("u", "v"), event("b", None)])
+        .unwrap();
+    schema.execute("DELETE FROM events WHERE id = 'b'").unwrap();
+    let mut seen = 0;
+    match store.replay(0, &mut |_, _| seen += 1) {
+        Err(StoreError::Corrupt(message)) => {
+            assert!(
+                message.contains("should hold 3 records, holds 2"),
+                "{message}"
+            )
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(seen, 0);
+    schema
+        .execute("UPDATE exposures SET reason = 'bogus'")
+        .unwrap();
+    schema.execute("DELETE FROM log_batches").unwrap();
+    assert!(replay_all(&store, 0).is_empty());
 }

@@ -4,6 +4,7 @@ use rampart_core::{Decision, EntityKind, EntityRecord, Millis};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::records::{column, json_column};
+use crate::codec;
 use crate::error::{Result, StoreError};
 
 const SELECT_ENTITY: &str = "SELECT kind, name, salt, state, updated_at FROM entities";
@@ -13,8 +14,7 @@ fn entity_from_row(row: &Row<'_>) -> Result<EntityRecord> {
     let name: String = column(row, 1, T, "name", &"?")?;
     let key = format!("{name:?}");
     let kind: String = column(row, 0, T, "kind", &key)?;
-    let kind = EntityKind::parse(&kind)
-        .ok_or_else(|| StoreError::Corrupt(format!("{T} row {key}: unknown kind {kind:?}")))?;
+    let kind = codec::kind(&kind, T, &key)?;
     let salt: i64 = column(row, 2, T, "salt", &key)?;
     Ok(EntityRecord {
         kind,
@@ -196,8 +196,7 @@ pub(crate) fn decision_from_row(row: &Row<'_>) -> Result<Decision> {
     const T: &str = "decisions";
     let id: i64 = column(row, 0, T, "id", &"?")?;
     let kind: String = column(row, 2, T, "entity_kind", &id)?;
-    let entity_kind = EntityKind::parse(&kind)
-        .ok_or_else(|| StoreError::Corrupt(format!("{T} row {id}: unknown kind {kind:?}")))?;
+    let entity_kind = codec::kind(&kind, T, &id)?;
     Ok(Decision {
         id,
         ts: column(row, 1, T, "ts", &id)?,

@@ -8,7 +8,7 @@
 //! A UNIQUE index on random event ids rewrites B-tree pages all over the file at every commit and
 //! cuts SQLite's insert rate by about twenty times. So the events table has no index on `id`;
 //! instead the writer keeps the 128-bit xxh3 hash of every stored event id in memory
-//! (see `dedup`), rebuilt at open by scanning the events table. An append checks each event id
+//! (see `crate::dedup`), rebuilt at open by scanning the events table. An append checks each event id
 //! against that set and against the ids earlier in the same call, inserts the fresh records in
 //! one transaction, and adds their hashes to the set only once the commit has succeeded, so a
 //! failed append leaves both the file and the set as they were.
@@ -26,7 +26,6 @@
 //! appends (WAL readers see a snapshot and do not stop the writer). Another process reads the
 //! same directory through [`SqliteReader`], which takes no lock.
 
-mod dedup;
 mod meta;
 mod reader;
 mod records;
