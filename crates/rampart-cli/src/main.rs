@@ -28,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the service on the embedded store.
+    /// Start the service: on the embedded store in the data directory, or on PostgreSQL when
+    /// `[store]` or --store-url names a database.
     Serve {
         /// The config file (TOML, or YAML by extension).
         #[arg(long, short)]
@@ -39,6 +40,9 @@ enum Command {
         /// Address to listen on (overrides server.listen).
         #[arg(long)]
         listen: Option<String>,
+        /// PostgreSQL URL of the shared store (overrides [store]).
+        #[arg(long, env = "RAMPART_STORE_URL", hide_env_values = true)]
+        store_url: Option<String>,
     },
     /// Check a config file without starting anything: prints `ok` or every error.
     Validate { file: PathBuf },
@@ -128,7 +132,8 @@ fn main() -> ExitCode {
             config,
             data_dir,
             listen,
-        } => serve(config, data_dir, listen),
+            store_url,
+        } => serve(config, data_dir, listen, store_url),
         Command::Validate { file } => return validate(&file),
         Command::Status { target, json } => status(&target, json),
         Command::Plan(args) => plan::plan(&args),
@@ -174,7 +179,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: PathBuf, data_dir: Option<PathBuf>, listen: Option<String>) -> Result<(), String> {
+fn serve(
+    config: PathBuf,
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    store_url: Option<String>,
+) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -191,6 +201,7 @@ fn serve(config: PathBuf, data_dir: Option<PathBuf>, listen: Option<String>) -> 
             config_path: config,
             data_dir,
             listen,
+            store_url,
         })
         .await
         .map_err(|e| e.to_string())?;

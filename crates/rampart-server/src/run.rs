@@ -11,7 +11,7 @@ use rampart_core::config::{load_str, ConfigErrors, Format};
 use rampart_core::evidence::Aggregator;
 use rampart_core::proxy::ProxySummary;
 use rampart_core::Record;
-use rampart_store::{SqliteStore, Store};
+use rampart_store::{Store, StoreLocation};
 use tokio::sync::oneshot;
 
 use crate::app::{router, Shared};
@@ -29,6 +29,31 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// Overrides `server.listen` (e.g. `127.0.0.1:0` in tests).
     pub listen: Option<String>,
+    /// Overrides `[store]`: a PostgreSQL URL (`--store-url`, `RAMPART_STORE_URL`).
+    pub store_url: Option<String>,
+}
+
+/// Where the store is: the URL given to the process, else the config's `[store]`, else the
+/// embedded store in `data_dir`.
+fn store_location(
+    opts: &Options,
+    store: &rampart_core::config::StoreConfig,
+    data_dir: PathBuf,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<StoreLocation, ServeError> {
+    let url = match (&opts.store_url, &store.url_env, &store.url) {
+        (Some(url), _, _) => Some(url.clone()),
+        (None, Some(var), _) => Some(env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+            ServeError::StoreUrl(format!(
+                "store.url_env names the environment variable {var}, which is not set"
+            ))
+        })?),
+        (None, None, url) => url.clone(),
+    };
+    match url {
+        Some(url) => Ok(StoreLocation::from_url(&url)?),
+        None => Ok(StoreLocation::Sqlite(data_dir)),
+    }
 }
 
 /// Why a server did not start.
@@ -38,6 +63,8 @@ pub enum ServeError {
     Config(ConfigErrors),
     #[error(transparent)]
     Store(#[from] rampart_store::StoreError),
+    #[error("invalid [store] section: {0}")]
+    StoreUrl(String),
     #[error("cannot apply the config: {0}")]
     Apply(String),
     #[error("invalid [auth] tokens: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -119,9 +146,13 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
         return Err(ServeError::Unprotected { addr: listen });
     }
 
-    let store: Arc<dyn Store> = Arc::new(tokio::task::block_in_place(|| {
-        SqliteStore::open(&data_dir)
-    })?);
+    let location = store_location(&opts, &config.store, data_dir, |v| std::env::var(v).ok())?;
+    let store_description = location.describe();
+    tracing::info!(store = %store_description, "opening the store");
+    // Off the runtime: the PostgreSQL client blocks on a runtime of its own.
+    let store: Arc<dyn Store> = tokio::task::spawn_blocking(move || rampart_store::open(&location))
+        .await
+        .map_err(|e| ServeError::Apply(e.to_string()))??;
     let (live, aggregator, summary) = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
@@ -202,7 +233,7 @@ pub async fn start(opts: Options) -> Result<Running, ServeError> {
     } else {
         tracing::warn!(%addr, "auth is off (no [auth] tokens): the API is open, so rampart listens on loopback only");
     }
-    tracing::info!(%addr, data_dir = %data_dir.display(), "rampart is serving");
+    tracing::info!(%addr, store = %store_description, "rampart is serving");
     Ok(Running {
         addr,
         shared,

@@ -832,11 +832,14 @@ fn a_second_writer_on_the_same_schema_is_refused() {
         return;
     };
     let first = PostgresStore::open(&schema.url()).unwrap();
+    let asked = std::time::Instant::now();
     match PostgresStore::open(&schema.url()) {
         Err(e @ StoreError::InUse { .. }) => {
             let text = e.to_string();
             assert!(text.contains("in use by another rampart process"), "{text}");
             assert!(!e.is_transient());
+            // After waiting for a lock that a crashed process would have released by then.
+            assert!(asked.elapsed() >= std::time::Duration::from_secs(9));
         }
         other => panic!("expected InUse, got {other:?}"),
     }

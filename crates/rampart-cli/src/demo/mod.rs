@@ -100,6 +100,7 @@ pub fn demo(args: &DemoArgs) -> Result<(), String> {
             config_path: config_path.clone(),
             data_dir: Some(dir.clone()),
             listen: Some(listen.clone()),
+            store_url: None,
         }))
         .map_err(|e| e.to_string())?;
     let addr = running.addr;

@@ -5,6 +5,7 @@
 mod auth;
 mod duration;
 mod load;
+mod store;
 pub mod text;
 mod validate;
 
@@ -19,6 +20,7 @@ pub use auth::{
 };
 pub use duration::{Duration, DurationError};
 pub use load::{load_file, load_str, ConfigError, ConfigErrors, Format};
+pub use store::StoreConfig;
 
 /// The whole config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -26,6 +28,9 @@ pub use load::{load_file, load_str, ConfigError, ConfigErrors, Format};
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
+    /// The shared PostgreSQL store; the embedded SQLite store when left out.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Bearer tokens and their roles; none means the API is open and served on loopback only.
     #[serde(default)]
     pub auth: AuthConfig,

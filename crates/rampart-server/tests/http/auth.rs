@@ -379,6 +379,7 @@ async fn no_tokens_means_loopback_only_and_bad_token_sources_stop_the_start() {
         config_path: config.clone(),
         data_dir: Some(dir.path().join("data")),
         listen: Some(listen.into()),
+        store_url: None,
     };
     let err = start(opts("0.0.0.0:0")).await.err().expect("refused");
     assert!(

@@ -43,6 +43,9 @@ use crate::store::{Appended, Store};
 
 /// How long opening a session may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `open` waits for the writer lock: the lock of a process that just died is released
+/// only once PostgreSQL notices its session has ended (a restart right after a crash meets it).
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// Session settings: a transaction left open by a stalled process must not hold locks (or the
 /// log's numbering) for long, and no statement may wait on a lock for ever.
 const SESSION_SETTINGS: &str = "SET idle_in_transaction_session_timeout = '10s'; \
@@ -92,6 +95,10 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("rampart");
         }
+        // So a session cut off by the network is noticed (and its lock released) in minutes,
+        // not hours.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
         let location = describe(&config);
         let store = PostgresStore {
             config,
@@ -105,6 +112,16 @@ impl PostgresStore {
                 holds_lock: false,
             }),
         };
+        let started = std::time::Instant::now();
+        loop {
+            match store.session(&store.writer) {
+                Err(StoreError::InUse { .. }) if started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+                Ok(_) => break,
+            }
+        }
         {
             let mut writer = store.session(&store.writer)?;
             let client = writer.client.as_mut().expect("session is open");
