@@ -150,6 +150,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         config_path,
         data_dir: Some(dir.path().join("data")),
         listen: Some("127.0.0.1:0".into()),
+        store_url: None,
     }))?;
 
     // Each target answers the model's output before anything is measured.

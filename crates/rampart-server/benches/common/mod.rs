@@ -24,6 +24,7 @@ pub fn start_rampart(rt: &tokio::runtime::Runtime, dir: &Path) -> Result<Running
         config_path,
         data_dir: Some(dir.join("data")),
         listen: Some("127.0.0.1:0".into()),
+        store_url: None,
     }))?;
     Ok(running)
 }
