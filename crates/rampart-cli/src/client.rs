@@ -1,11 +1,21 @@
 //! Talking to a running server: where it is (`--server`, `RAMPART_SERVER`, or the listen address
-//! of `--config`), the bearer token to send (`--token`, `RAMPART_TOKEN`), and turning its JSON
-//! errors into one line.
+//! of `--config`), the bearer token to send (`--token`, `RAMPART_TOKEN`), how long to wait for it
+//! (`--request-timeout`, `RAMPART_REQUEST_TIMEOUT`), and turning its JSON errors into one line.
+//! The one HTTP agent of the CLI is built here.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use clap::Args;
+use rampart_core::config::Duration as ConfigDuration;
 use serde_json::Value;
+
+use crate::exit::{Exit, Failure};
+
+/// Longest wait for a TCP connection, whatever the request timeout: a server that is up accepts
+/// at once, and an address that drops packets should be reported soon.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Args, Debug, Clone)]
 pub struct Target {
@@ -19,6 +29,27 @@ pub struct Target {
     /// to other users of the machine).
     #[arg(long, env = "RAMPART_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// Give up on a request the server has not answered in this long (connecting takes at most
+    /// 5s of it), e.g. `10s`, `2m`.
+    #[arg(
+        long,
+        env = "RAMPART_REQUEST_TIMEOUT",
+        global = true,
+        default_value = "30s",
+        value_parser = positive_duration
+    )]
+    pub request_timeout: ConfigDuration,
+    #[arg(skip)]
+    agent: OnceLock<ureq::Agent>,
+}
+
+/// A duration flag that must be more than zero.
+pub fn positive_duration(s: &str) -> Result<ConfigDuration, String> {
+    let d: ConfigDuration = s.parse().map_err(|e| format!("{e}"))?;
+    if d.as_millis() == 0 {
+        return Err("must be more than 0ms".to_string());
+    }
+    Ok(d)
 }
 
 impl Target {
@@ -33,14 +64,42 @@ impl Target {
         Ok("http://127.0.0.1:8080".to_string())
     }
 
-    pub fn get(&self, path: &str) -> Result<Value, String> {
-        let url = format!("{}{path}", self.base()?);
-        answer(&url, self.authorized(ureq::get(&url)).call())
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout.as_millis())
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value, String> {
-        let url = format!("{}{path}", self.base()?);
-        answer(&url, self.authorized(ureq::post(&url)).send_json(body))
+    /// The agent every request goes through: no request waits longer than the request timeout.
+    fn agent(&self) -> &ureq::Agent {
+        self.agent.get_or_init(|| {
+            ureq::AgentBuilder::new()
+                .timeout_connect(CONNECT_TIMEOUT.min(self.timeout()))
+                .timeout(self.timeout())
+                .build()
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, Failure> {
+        self.get_within(path, None)
+    }
+
+    /// [`Target::get`], given up after `limit` when that is shorter than the request timeout.
+    pub fn get_within(&self, path: &str, limit: Option<Duration>) -> Result<Value, Failure> {
+        let base = self.base()?;
+        let url = format!("{base}{path}");
+        let mut req = self.authorized(self.agent().get(&url));
+        let mut waited = self.timeout();
+        if let Some(limit) = limit.filter(|l| *l < waited) {
+            req = req.timeout(limit);
+            waited = limit;
+        }
+        answer(&base, &url, waited, req.call())
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        let base = self.base()?;
+        let url = format!("{base}{path}");
+        let reply = self.authorized(self.agent().post(&url)).send_json(body);
+        answer(&base, &url, self.timeout(), reply)
     }
 
     fn authorized(&self, req: ureq::Request) -> ureq::Request {
@@ -51,12 +110,31 @@ impl Target {
     }
 }
 
-/// The reply's JSON, or one line naming the URL and the server's error message.
-fn answer(url: &str, reply: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
+/// The reply's JSON, or one line naming the URL and the server's error message. A server that
+/// cannot be reached or does not answer in time is `Exit::Unreachable`, named by its address.
+fn answer(
+    base: &str,
+    url: &str,
+    waited: Duration,
+    reply: Result<ureq::Response, ureq::Error>,
+) -> Result<Value, Failure> {
+    let silent = || {
+        Failure::new(
+            Exit::Unreachable,
+            format!(
+                "no answer from the server at {base} within {}",
+                ConfigDuration::from_millis(u64::try_from(waited.as_millis()).unwrap_or(u64::MAX))
+            ),
+        )
+    };
     match reply {
-        Ok(resp) => resp
-            .into_json()
-            .map_err(|e| format!("{url}: unreadable reply: {e}")),
+        Ok(resp) => resp.into_json().map_err(|e| {
+            if is_timeout(&e) {
+                silent()
+            } else {
+                Failure::from(format!("{url}: unreadable reply: {e}"))
+            }
+        }),
         Err(ureq::Error::Status(code, resp)) => {
             let body: Value = resp.into_json().unwrap_or(Value::Null);
             let msg = body["error"]["message"].as_str().unwrap_or("no message");
@@ -64,12 +142,32 @@ fn answer(url: &str, reply: Result<ureq::Response, ureq::Error>) -> Result<Value
                 401 => " (pass a token with --token or RAMPART_TOKEN)",
                 _ => "",
             };
-            Err(format!("{url}: {code}: {msg}{hint}"))
+            Err(format!("{url}: {code}: {msg}{hint}").into())
         }
         Err(ureq::Error::Transport(t)) => {
-            Err(format!("cannot reach the server at {url}: {}", t.kind()))
+            let timed_out = std::error::Error::source(&t)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .is_some_and(is_timeout);
+            if timed_out {
+                return Err(silent());
+            }
+            let why = std::error::Error::source(&t)
+                .map(|s| format!("{}: {s}", t.kind()))
+                .or_else(|| t.message().map(|m| format!("{}: {m}", t.kind())))
+                .unwrap_or_else(|| t.kind().to_string());
+            Err(Failure::new(
+                Exit::Unreachable,
+                format!("cannot reach the server at {base}: {why}"),
+            ))
         }
     }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
 }
 
 /// Who the CLI says asks, for the decision log.

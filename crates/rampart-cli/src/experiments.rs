@@ -9,6 +9,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use crate::client::{actor, encode, Target};
+use crate::exit::{out, outln, Failure};
 use crate::rollouts::{self, RolloutVerb};
 use crate::table::{self, cell};
 
@@ -41,7 +42,7 @@ pub fn experiment(
     verb: &ExperimentVerb,
     reason: Option<&str>,
     json: bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let body = match verb {
         ExperimentVerb::Status { name } => target.get(&format!("/v1/experiments/{name}"))?,
         ExperimentVerb::Start { name } | ExperimentVerb::Stop { name } => {
@@ -57,17 +58,22 @@ pub fn experiment(
         }
     };
     if json {
-        println!("{}", pretty(&body));
+        outln!("{}", pretty(&body));
     } else {
-        print!("{}", header(&body));
+        out!("{}", header(&body));
         if let Some(v) = verdict_text(&body["verdict"]) {
-            println!("verdict: {v}");
+            outln!("verdict: {v}");
         }
     }
     Ok(())
 }
 
-pub fn report(target: &Target, name: &str, format: ReportFormat, json: bool) -> Result<(), String> {
+pub fn report(
+    target: &Target,
+    name: &str,
+    format: ReportFormat,
+    json: bool,
+) -> Result<(), Failure> {
     let status = target.get("/v1/status")?;
     let named = |key: &str| {
         status[key]
@@ -77,36 +83,40 @@ pub fn report(target: &Target, name: &str, format: ReportFormat, json: bool) -> 
     if !named("experiments") {
         if named("rollouts") {
             if format == ReportFormat::Markdown {
-                return Err(format!(
+                return Err(Failure::from(format!(
                     "{name:?} is a rollout; the Markdown record is for experiments (use --json or the table)"
-                ));
+                )));
             }
             let verb = RolloutVerb::Status {
                 name: name.to_string(),
+                watch: false,
+                timeout: None,
+                interval: rampart_core::config::Duration::from_secs(1),
             };
-            return rollouts::rollout(target, &verb, None, json);
+            // A report is read, whatever the rollout's state: only `rollout status` exits by it.
+            return rollouts::rollout(target, &verb, None, json).map(|_| ());
         }
         if named("holdouts") {
             if format == ReportFormat::Markdown {
-                return Err(format!(
+                return Err(Failure::from(format!(
                     "{name:?} is a holdout; the Markdown record is for experiments (use --json or the table)"
-                ));
+                )));
             }
             return holdout(target, name, json);
         }
-        return Err(format!(
+        return Err(Failure::from(format!(
             "no experiment, rollout or holdout {name:?} on the server"
-        ));
+        )));
     }
     let body = target.get(&format!("/v1/experiments/{name}"))?;
     if body["report"].is_null() {
-        return Err(format!(
+        return Err(Failure::from(format!(
             "experiment {name:?} has no report: it is {}; start it first",
             cell(&body["status"])
-        ));
+        )));
     }
     if json {
-        println!("{}", pretty(&body["report"]));
+        outln!("{}", pretty(&body["report"]));
         return Ok(());
     }
     match format {
@@ -122,7 +132,7 @@ pub fn report(target: &Target, name: &str, format: ReportFormat, json: bool) -> 
                 );
                 timeline.sort_by_key(|d| (d["ts"].as_i64(), d["id"].as_i64()));
             }
-            print!("{}", markdown(&body, &timeline));
+            out!("{}", markdown(&body, &timeline));
         }
     }
     Ok(())
@@ -140,21 +150,21 @@ const HOLDOUT_COLUMNS: [&str; 8] = [
 ];
 
 /// `rampart report HOLDOUT`: per metric, the holdout against the exposed units of each model.
-fn holdout(target: &Target, name: &str, json: bool) -> Result<(), String> {
+fn holdout(target: &Target, name: &str, json: bool) -> Result<(), Failure> {
     let body = target.get(&format!("/v1/holdouts/{}", encode(name)))?;
     let report = &body["report"];
     if json {
-        println!("{}", pretty(report));
+        outln!("{}", pretty(report));
         return Ok(());
     }
-    println!(
+    outln!(
         "holdout {} ({}% of units, models: {}); {} units held out",
         cell(&report["holdout"]),
         cell(&report["percent"]),
         list(&report["models"]),
         cell(&report["holdout_units"])
     );
-    println!(
+    outln!(
         "report of {}; lift = exposed − holdout, two-sided {} intervals",
         time(&report["at"]),
         report["alpha"]
@@ -176,7 +186,7 @@ fn holdout(target: &Target, name: &str, json: bool) -> Result<(), String> {
         })
         .collect();
     if !sources.is_empty() {
-        println!("exposed units from: {}", sources.join(", "));
+        outln!("exposed units from: {}", sources.join(", "));
     }
     let all: Vec<&Value> = report["comparisons"]
         .as_array()
@@ -192,7 +202,7 @@ fn holdout(target: &Target, name: &str, json: bool) -> Result<(), String> {
     }
     for metric in metrics {
         let rows: Vec<&&Value> = all.iter().filter(|c| c["metric"] == metric).collect();
-        println!(
+        outln!(
             "\n{metric} ({}, goal {})",
             cell(&rows[0]["kind"]),
             cell(&rows[0]["goal"])
@@ -214,17 +224,17 @@ fn holdout(target: &Target, name: &str, json: bool) -> Result<(), String> {
         );
         for c in &rows {
             if let Some(why) = c["not_enough_data"].as_str() {
-                println!("{}: {why}", cell(&c["model"]));
+                outln!("{}: {why}", cell(&c["model"]));
             }
         }
     }
     for n in report["notes"].as_array().into_iter().flatten() {
-        println!("note: {}", cell(n));
+        outln!("note: {}", cell(n));
     }
     Ok(())
 }
 
-fn decisions(target: &Target, entity: &str) -> Result<Vec<Value>, String> {
+fn decisions(target: &Target, entity: &str) -> Result<Vec<Value>, Failure> {
     let body = target.get(&format!(
         "/v1/decisions?limit=100000&entity={}",
         encode(entity)
@@ -437,8 +447,8 @@ fn has_cuped<'a>(mut comparisons: impl Iterator<Item = &'a Value>) -> bool {
 
 fn print_report(e: &Value) {
     let report = &e["report"];
-    print!("{}", header(e));
-    println!(
+    out!("{}", header(e));
+    outln!(
         "report of {} ({} rule, alpha {}, {} correction); units: {}",
         time(&report["at"]),
         cell(&report["rule"]),
@@ -448,7 +458,7 @@ fn print_report(e: &Value) {
     );
     for (metric, comparisons) in by_metric(report) {
         let first = comparisons[0];
-        println!(
+        outln!(
             "\n{metric} ({}, {}, goal {})",
             cell(&first["role"]),
             cell(&first["kind"]),
@@ -467,23 +477,23 @@ fn print_report(e: &Value) {
         }
         for c in &comparisons {
             if let Some(why) = c["not_enough_data"].as_str() {
-                println!("{}: {why}", cell(&c["variant"]));
+                outln!("{}: {why}", cell(&c["variant"]));
             }
         }
     }
-    println!("\nSRM: {}", cell(&report["srm"]["message"]));
+    outln!("\nSRM: {}", cell(&report["srm"]["message"]));
     if let Some(s) = sample_size(report) {
-        println!("{s}");
+        outln!("{s}");
     }
     for f in report["flags"].as_array().into_iter().flatten() {
-        println!("segment: {}", cell(&f["message"]));
+        outln!("segment: {}", cell(&f["message"]));
     }
     for n in report["notes"].as_array().into_iter().flatten() {
-        println!("note: {}", cell(n));
+        outln!("note: {}", cell(n));
     }
     match verdict_text(&e["verdict"]) {
-        Some(v) => println!("verdict: {v}"),
-        None => println!("verdict: - ({})", cell(&e["status"])),
+        Some(v) => outln!("verdict: {v}"),
+        None => outln!("verdict: - ({})", cell(&e["status"])),
     }
 }
 

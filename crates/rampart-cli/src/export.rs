@@ -17,6 +17,7 @@ use clap::{Args, ValueEnum};
 use rampart_core::Millis;
 use rampart_store::{SqliteReader, StoreError, TimeRange};
 
+use crate::exit::outln;
 use crate::table;
 
 #[derive(Args)]
@@ -231,7 +232,7 @@ pub fn export(args: &ExportArgs) -> Result<(), String> {
             "impressions": counts.impressions,
             "decisions": counts.decisions,
         });
-        println!("{body}");
+        outln!("{body}");
         return Ok(());
     }
     let ext = args.format.extension();

@@ -1,8 +1,10 @@
 //! The `rampart` binary: wires the crates together behind subcommands. Errors become one clear
-//! line on stderr and a non-zero exit code.
+//! line on stderr and the exit code of their kind (the table in `exit`); usage errors exit with
+//! the bad-usage code, and a closed stdout ends a command quietly.
 
 mod client;
 mod demo;
+mod exit;
 mod experiments;
 mod export;
 mod plan;
@@ -13,13 +15,16 @@ mod table;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::exit::{outln, Exit, Failure};
 
 #[derive(Parser)]
 #[command(
     name = "rampart",
     version,
-    about = "Ship model versions safely: staged rollouts and interleaving experiments"
+    about = "Ship model versions safely: staged rollouts and interleaving experiments",
+    after_help = exit::table()
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,20 +37,31 @@ enum Command {
     /// `[store]` or --store-url names a database.
     Serve {
         /// The config file (TOML, or YAML by extension).
-        #[arg(long, short)]
+        #[arg(long, short, env = "RAMPART_CONFIG")]
         config: PathBuf,
         /// Where the embedded store lives (overrides server.data_dir).
-        #[arg(long)]
+        #[arg(long, env = "RAMPART_DATA_DIR")]
         data_dir: Option<PathBuf>,
         /// Address to listen on (overrides server.listen).
-        #[arg(long)]
+        #[arg(long, env = "RAMPART_LISTEN")]
         listen: Option<String>,
         /// PostgreSQL URL of the shared store (overrides [store]).
         #[arg(long, env = "RAMPART_STORE_URL", hide_env_values = true)]
         store_url: Option<String>,
     },
     /// Check a config file without starting anything: prints `ok` or every error.
-    Validate { file: PathBuf },
+    Validate {
+        file: PathBuf,
+        /// Print one JSON object: `ok`, and every error and warning with its file, line and
+        /// field path.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script: `rampart completions bash > /etc/bash_completion.d/rampart`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Inspect or steer a staged rollout on a running server.
     Rollout {
         #[command(subcommand)]
@@ -55,6 +71,7 @@ enum Command {
         /// Why: recorded in the decision log.
         #[arg(long, global = true)]
         reason: Option<String>,
+        /// Print the rollout as JSON (with `status --watch`: one object per line, per change).
         #[arg(long, global = true)]
         json: bool,
     },
@@ -67,6 +84,7 @@ enum Command {
         /// Why: recorded in the decision log.
         #[arg(long, global = true)]
         reason: Option<String>,
+        /// Print the experiment as JSON.
         #[arg(long, global = true)]
         json: bool,
     },
@@ -126,20 +144,34 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` arrive here too, on stdout: they are not errors.
+            let exit = if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Ok
+            };
+            let _ = e.print();
+            return exit.into();
+        }
+    };
+    let done = |r: Result<(), String>| r.map(|()| Exit::Ok).map_err(Failure::from);
+    let result: Result<Exit, Failure> = match cli.command {
         Command::Serve {
             config,
             data_dir,
             listen,
             store_url,
-        } => serve(config, data_dir, listen, store_url),
-        Command::Validate { file } => return validate(&file),
-        Command::Status { target, json } => status(&target, json),
-        Command::Plan(args) => plan::plan(&args),
-        Command::Export(args) => export::export(&args),
-        Command::Simulate(args) => simulate::simulate(&args),
-        Command::Demo(args) => demo::demo(&args),
+        } => done(serve(config, data_dir, listen, store_url)),
+        Command::Validate { file, json } => validate(&file, json),
+        Command::Completions { shell } => Ok(completions(shell)),
+        Command::Status { target, json } => status(&target, json).map(|()| Exit::Ok),
+        Command::Plan(args) => done(plan::plan(&args)),
+        Command::Export(args) => done(export::export(&args)),
+        Command::Simulate(args) => done(simulate::simulate(&args)),
+        Command::Demo(args) => done(demo::demo(&args)),
         Command::Rollout {
             verb,
             target,
@@ -151,32 +183,41 @@ fn main() -> ExitCode {
             target,
             reason,
             json,
-        } => experiments::experiment(&target, &verb, reason.as_deref(), json),
+        } => experiments::experiment(&target, &verb, reason.as_deref(), json).map(|()| Exit::Ok),
         Command::Report {
             name,
             target,
             json,
             format,
-        } => experiments::report(&target, &name, format, json),
+        } => experiments::report(&target, &name, format, json).map(|()| Exit::Ok),
         Command::Log {
             entity,
             target,
             limit,
             json,
-        } => rollouts::log(&target, entity.as_deref(), limit, json),
+        } => rollouts::log(&target, entity.as_deref(), limit, json).map(|()| Exit::Ok),
         Command::Kill {
             target,
             reason,
             json,
-        } => rollouts::kill(&target, reason.as_deref(), json),
+        } => rollouts::kill(&target, reason.as_deref(), json).map(|()| Exit::Ok),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("rampart: {message}");
-            ExitCode::FAILURE
+        Ok(exit) => exit.into(),
+        Err(failure) => {
+            eprintln!("rampart: {failure}");
+            failure.exit.into()
         }
     }
+}
+
+/// Writes the completion script of `shell` (written whole first, so a closed pipe is handled as
+/// for any output).
+fn completions(shell: clap_complete::Shell) -> Exit {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "rampart", &mut script);
+    exit::write_stdout_bytes(&script);
+    Exit::Ok
 }
 
 fn serve(
@@ -211,26 +252,57 @@ fn serve(
     })
 }
 
-fn validate(file: &std::path::Path) -> ExitCode {
-    match rampart_core::config::load_file(file) {
-        Ok(_) => {
-            println!("ok");
-            ExitCode::SUCCESS
+fn validate(file: &std::path::Path, json: bool) -> Result<Exit, Failure> {
+    let errors = match rampart_core::config::load_file(file) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.0,
+    };
+    // The config checks report errors only; the key is there so scripts can rely on its shape.
+    let warnings: &[rampart_core::config::ConfigError] = &[];
+    if json {
+        let item = |e: &rampart_core::config::ConfigError| {
+            serde_json::json!({
+                "file": e.file,
+                "line": e.line,
+                "field": e.field,
+                "message": e.message,
+            })
+        };
+        let report = serde_json::json!({
+            "file": file.display().to_string(),
+            "ok": errors.is_empty(),
+            "errors": errors.iter().map(item).collect::<Vec<_>>(),
+            "warnings": warnings.iter().map(item).collect::<Vec<_>>(),
+        });
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        for e in warnings {
+            outln!("warning: {e}");
         }
-        Err(errors) => {
-            for e in &errors.0 {
-                println!("{e}");
-            }
-            eprintln!("rampart: {} error(s) in {}", errors.0.len(), file.display());
-            ExitCode::FAILURE
+        if errors.is_empty() {
+            outln!("ok");
+        }
+        for e in &errors {
+            outln!("{e}");
         }
     }
+    if errors.is_empty() {
+        return Ok(Exit::Ok);
+    }
+    Err(Failure::from(format!(
+        "{} error(s) in {}",
+        errors.len(),
+        file.display()
+    )))
 }
 
-fn status(target: &client::Target, json: bool) -> Result<(), String> {
+fn status(target: &client::Target, json: bool) -> Result<(), Failure> {
     let body = target.get("/v1/status")?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&body).unwrap_or_default()
         );
@@ -238,8 +310,8 @@ fn status(target: &client::Target, json: bool) -> Result<(), String> {
     }
     let rows = |key: &str| body[key].as_array().cloned().unwrap_or_default();
     let text = table::cell;
-    println!("config version {}", text(&body["config_version"]));
-    println!("\nMODELS");
+    outln!("config version {}", text(&body["config_version"]));
+    outln!("\nMODELS");
     table::print(
         &["NAME", "UNIT", "BASELINE", "VARIANTS"],
         rows("models").iter().map(|m| {
@@ -257,7 +329,7 @@ fn status(target: &client::Target, json: bool) -> Result<(), String> {
             ]
         }),
     );
-    println!("\nROLLOUTS");
+    outln!("\nROLLOUTS");
     table::print(
         &[
             "NAME",
@@ -282,7 +354,7 @@ fn status(target: &client::Target, json: bool) -> Result<(), String> {
             ]
         }),
     );
-    println!("\nEXPERIMENTS");
+    outln!("\nEXPERIMENTS");
     table::print(
         &["NAME", "MODEL", "STATUS", "DESIGN", "TRAFFIC %", "LAYER"],
         rows("experiments").iter().map(|e| {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use rampart_core::plan::{self, Plan, PlanInput, Strategy};
 
+use crate::exit::{out, outln};
 use crate::table;
 
 /// Answers and figures of `rampart plan`; every one may also come from `--answers FILE`.
@@ -135,7 +136,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), String> {
     let plan = plan::plan(&input).map_err(|e| e.to_string())?;
     if args.json {
         let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
-        println!("{text}");
+        outln!("{text}");
     } else {
         print(&plan);
     }
@@ -170,7 +171,7 @@ fn ask(input: &mut PlanInput, stdin: &mut impl BufRead) -> Result<(), String> {
 
 fn print(plan: &Plan) {
     let c = &plan.checklist;
-    println!("CHECKLIST");
+    outln!("CHECKLIST");
     table::print(
         &["CRITERION", "ANSWER", "INTERLEAVING", "STAGED"],
         c.scores
@@ -190,7 +191,7 @@ fn print(plan: &Plan) {
                 c.staged.to_string(),
             ])),
     );
-    println!(
+    outln!(
         "\nRECOMMENDATION: {}\n{}",
         c.recommendation.as_str(),
         c.reason
@@ -198,7 +199,7 @@ fn print(plan: &Plan) {
 
     let a = &plan.input.numbers;
     let n = &plan.numbers;
-    println!(
+    outln!(
         "\nNUMBERS: baseline rate {}, mde {}% relative, alpha {}, power {}, {} units per day, {}% of them in an experiment",
         a.baseline_rate,
         a.mde * 100.0,
@@ -231,19 +232,19 @@ fn print(plan: &Plan) {
         ]
         .into_iter(),
     );
-    println!(
+    outln!(
         "split test: two-sided z-test on Cohen's h = {:.4}; the mSPRT stops by {} units per arm in {:.0}% of simulated runs",
         n.split.effect_size,
         table::thousands(n.split.sequential.horizon_units_per_arm),
         n.split.sequential.power_by_horizon * 100.0
     );
-    println!(
+    outln!(
         "interleaved: one impression compares both variants; assumed {:.2}x as sensitive as the split test (--interleaving-factor)",
         n.interleaving.factor
     );
 
     let s = &n.staged;
-    println!(
+    outln!(
         "\nSTAGED ROLLOUT: gate \"no worse than {}% below the control\" needs {} units per arm (one-sided z-test; the always-valid gate expects {})",
         s.margin * 100.0,
         table::thousands(s.gate_units_per_arm as f64),
@@ -272,11 +273,11 @@ fn print(plan: &Plan) {
             ]
         }),
     );
-    println!("total: {} hours ({:.1} days)", s.total_hours, s.total_days);
+    outln!("total: {} hours ({:.1} days)", s.total_hours, s.total_days);
     // Evidence carries over from stage to stage, so the first stage that is too short for the
     // gate holds the whole rollout: say which one, since it is the lever to pull.
     if let Some(st) = s.stages.iter().find(|st| st.hours > st.min_duration_hours) {
-        println!(
+        outln!(
             "the {}% stage waits {:.1} days for the gate's units; the stages after it need only their minimum",
             st.traffic,
             st.hours as f64 / 24.0
@@ -287,11 +288,12 @@ fn print(plan: &Plan) {
         Strategy::StagedRollout => "rollout",
         Strategy::Interleaving => "experiment",
     };
-    println!(
+    outln!(
         "\nCONFIG ({kind}; the model {:?} and the metric {:?} must be defined beside it)",
-        plan.input.names.model, plan.input.names.metric
+        plan.input.names.model,
+        plan.input.names.metric
     );
-    print!("{}", plan.snippet);
+    out!("{}", plan.snippet);
 }
 
 #[cfg(test)]

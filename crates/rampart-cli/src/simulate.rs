@@ -14,6 +14,7 @@ use rampart_sim::{
     StrategyRun, StrategySummary,
 };
 
+use crate::exit::outln;
 use crate::table;
 
 #[derive(Args)]
@@ -69,7 +70,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<(), String> {
             "strategies": summaries,
             "runs": runs,
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&body).unwrap_or_default()
         );
@@ -177,8 +178,8 @@ fn rate(r: Option<f64>) -> String {
 }
 
 fn print(scenario: &Scenario, seeds: u64, summaries: &[StrategySummary]) {
-    println!("scenario {}: {}", scenario.name, scenario.description);
-    println!(
+    outln!("scenario {}: {}", scenario.name, scenario.description);
+    outln!(
         "{} seeds from seed {}, horizon {:.0}h; candidate {} is {} than baseline {} by the true effects",
         seeds,
         scenario.first_seed,
@@ -218,7 +219,7 @@ fn print(scenario: &Scenario, seeds: u64, summaries: &[StrategySummary]) {
         }),
     );
     if summaries.iter().any(|s| s.undecided > 0) {
-        println!("undecided runs count at the horizon in the hours columns");
+        outln!("undecided runs count at the horizon in the hours columns");
     }
 }
 

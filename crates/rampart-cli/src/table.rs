@@ -1,10 +1,12 @@
 //! Plain aligned tables for people reading a terminal, and numbers written for them.
 
+use crate::exit::outln;
+
 /// Prints `rows` under `headers`, each column as wide as its widest cell.
 pub fn print(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     let rows: Vec<Vec<String>> = rows.collect();
     if rows.is_empty() {
-        println!("(none)");
+        outln!("(none)");
         return;
     }
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -19,7 +21,7 @@ pub fn print(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}", w = *w))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for r in rows {

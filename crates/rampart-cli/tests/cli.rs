@@ -2,7 +2,8 @@
 //! acknowledged events across a SIGKILL, the rollout verbs (`rollout`, `log`, `kill`), and the
 //! experiment verbs with their reports (`experiment`, `report`), the planner (`plan`), the CSV
 //! and Parquet export (`export`), the strategy simulator (`simulate`), bearer tokens (`--token`,
-//! `RAMPART_TOKEN`, the loopback-only refusal), and the demo (`demo`).
+//! `RAMPART_TOKEN`, the loopback-only refusal), the demo (`demo`), and what scripts rely on: exit
+//! codes, `rollout status --watch`, timeouts, closed pipes, completions, `validate --json`.
 //! Built as one test binary (one link step).
 
 mod support;
@@ -15,4 +16,5 @@ mod export;
 mod plan;
 mod report;
 mod rollouts;
+mod scripting;
 mod simulate;

@@ -96,16 +96,16 @@ fn status_of_an_unreachable_server_fails_with_one_line() {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let out = run(&["status", "--server", &url]);
-    assert_eq!(out.status.code(), Some(1));
+    // The documented code of an unreachable server (docs/rollouts.md).
+    assert_eq!(out.status.code(), Some(6));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with(&format!(
-            "rampart: cannot reach the server at {url}/v1/status"
-        )),
+        stderr.starts_with(&format!("rampart: cannot reach the server at {url}: ")),
         "{stderr}"
     );
+    assert!(stderr.contains("Connection refused"), "{stderr}");
 }
 
 #[test]

@@ -104,8 +104,10 @@ fn a_manual_stage_waits_for_rampart_rollout_approve() {
     assert_eq!(waiting[0]["action"], "await-approval");
     assert_eq!(waiting[0]["actor"], "controller");
 
+    // A rollout waiting for a person: exit code 4, as documented for scripts.
     let out = cli(&base, &["rollout", "status", "recs-v2"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
         text.contains("status awaiting-approval   stage 1/2   traffic 10.0%"),

@@ -35,14 +35,21 @@ pub fn serve(config: &Path, data_dir: &Path, log: &Path) -> Served {
 
 /// [`serve`] with extra environment variables.
 pub fn serve_with_env(config: &Path, data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> Served {
-    let mut child = rampart()
-        .envs(env.iter().copied())
+    let mut cmd = rampart();
+    cmd.envs(env.iter().copied())
         .arg("serve")
         .arg("--config")
         .arg(config)
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"]);
+    spawn_served(cmd, log)
+}
+
+/// Spawns a prepared `rampart serve` command, logging into `log`, and waits for it to say
+/// where it serves.
+pub fn spawn_served(mut cmd: Command, log: &Path) -> Served {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).expect("log file"))
         .spawn()

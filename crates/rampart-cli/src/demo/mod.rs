@@ -23,6 +23,8 @@ use clap::Args;
 use rampart_core::Millis;
 use serde_json::Value;
 
+use crate::exit::{out, outln};
+
 /// The demo config, with placeholder endpoints for the toy servers.
 const CONFIG: &str = include_str!("../../../../examples/demo.toml");
 /// Marks a data directory as a demo's: a later demo may replace what it holds.
@@ -118,11 +120,11 @@ pub fn demo(args: &DemoArgs) -> Result<(), String> {
         });
     }
 
-    println!(
+    outln!(
         "rampart demo: a shop with three models, on a clock {}x faster than real time",
         args.speed
     );
-    println!(
+    outln!(
         "  data:      {}{}",
         dir.display(),
         if fresh {
@@ -131,11 +133,11 @@ pub fn demo(args: &DemoArgs) -> Result<(), String> {
             " (a previous demo's data, replaced)"
         }
     );
-    println!("  config:    {}", config_path.display());
-    println!("  logs:      {}", dir.join("demo.log").display());
-    println!("  dashboard: {base}/");
-    println!("  (Ctrl-C stops the demo)");
-    println!();
+    outln!("  config:    {}", config_path.display());
+    outln!("  logs:      {}", dir.join("demo.log").display());
+    outln!("  dashboard: {base}/");
+    outln!("  (Ctrl-C stops the demo)");
+    outln!();
 
     let traffic = traffic::start(
         traffic::Plan {
@@ -163,32 +165,32 @@ pub fn demo(args: &DemoArgs) -> Result<(), String> {
         .unwrap_or_default();
     let proxied = fetch(&base, "/v1/proxy/fraud-scorer").unwrap_or(Value::Null);
     print_summary(&clock, &decisions, &outcome, &stats, &proxied);
-    println!();
-    println!(
+    outln!();
+    outln!(
         "Data and config are in {}. Look again at any time:",
         dir.display()
     );
-    println!(
+    outln!(
         "  rampart serve --config {} --data-dir {}",
         config_path.display(),
         dir.display()
     );
-    println!("      serves the demo's data again (at real speed), on {addr}; then:");
-    println!("  rampart log --server {base}");
-    println!("  rampart report search-bakeoff --server {base}");
-    println!("  rampart report recs-v2 --server {base}");
-    println!(
+    outln!("      serves the demo's data again (at real speed), on {addr}; then:");
+    outln!("  rampart log --server {base}");
+    outln!("  rampart report search-bakeoff --server {base}");
+    outln!("  rampart report recs-v2 --server {base}");
+    outln!(
         "  rampart export --data-dir {} --out {}",
         dir.display(),
         dir.join("export").display()
     );
-    println!("      every exposure, outcome event, impression and decision as CSV");
+    outln!("      every exposure, outcome event, impression and decision as CSV");
 
     if args.exit || interrupted.load(Ordering::Acquire) {
         runtime.block_on(running.shutdown());
     } else {
-        println!();
-        println!("Serving the API and dashboard at {base}/ until Ctrl-C.");
+        outln!();
+        outln!("Serving the API and dashboard at {base}/ until Ctrl-C.");
         let _ = std::io::stdout().flush();
         runtime.block_on(running.until_signal());
     }
@@ -462,7 +464,7 @@ fn watch(
             clear(tty, &mut drawn);
             for d in fresh {
                 seen = seen.max(d["id"].as_i64().unwrap_or(0));
-                println!("{}", decision_line(clock, d));
+                outln!("{}", decision_line(clock, d));
             }
         }
         let visits = stats.visits.load(Ordering::Relaxed);
@@ -471,13 +473,13 @@ fn watch(
         if tty {
             clear(tty, &mut drawn);
             for l in &lines {
-                println!("{l}");
+                outln!("{l}");
             }
             drawn = lines.len();
         } else if now - last_print >= 2 * HOUR {
             last_print = now;
             for l in &lines {
-                println!("{l}");
+                outln!("{l}");
             }
         }
         let _ = std::io::stdout().flush();
@@ -502,7 +504,7 @@ fn watch(
 /// Erases the status lines drawn last (a terminal only).
 fn clear(tty: bool, drawn: &mut usize) {
     if tty && *drawn > 0 {
-        print!("\x1b[{}A\x1b[J", *drawn);
+        out!("\x1b[{}A\x1b[J", *drawn);
         *drawn = 0;
     }
 }
@@ -679,18 +681,18 @@ fn print_summary(
     stats: &traffic::Stats,
     proxied: &Value,
 ) {
-    println!();
+    outln!();
     match outcome {
-        Outcome::Told => println!("The story is complete. Every decision, from the decision log:"),
+        Outcome::Told => outln!("The story is complete. Every decision, from the decision log:"),
         Outcome::Failed(why) => {
-            println!(
+            outln!(
                 "The story did not complete ({why}). The decisions so far, from the decision log:"
             )
         }
     }
-    println!();
+    outln!();
     for d in decisions {
-        println!(
+        outln!(
             "  {}  ({} real)  {} {}: {} → {}",
             clock.demo_time(d["ts"].as_i64().unwrap_or(0)),
             clock.real_offset(d["ts"].as_i64().unwrap_or(0)),
@@ -699,13 +701,13 @@ fn print_summary(
             d["from_state"].as_str().unwrap_or("?"),
             d["to_state"].as_str().unwrap_or("?"),
         );
-        println!("      why: {}", d["reason"].as_str().unwrap_or(""));
+        outln!("      why: {}", d["reason"].as_str().unwrap_or(""));
         if let Some(numbers) = key_numbers(d) {
-            println!("      numbers: {numbers}");
+            outln!("      numbers: {numbers}");
         }
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "Traffic: {} visits, {} payments, {} searches, {} outcome events.",
         thousands(stats.visits.load(Ordering::Relaxed)),
         thousands(stats.payments.load(Ordering::Relaxed)),
@@ -713,7 +715,7 @@ fn print_summary(
         thousands(stats.events.load(Ordering::Relaxed)),
     );
     if let Some(line) = proxy_line(proxied) {
-        println!("{line}");
+        outln!("{line}");
     }
     let failures = stats.failures.load(Ordering::Relaxed);
     if failures > 0 {
@@ -723,7 +725,7 @@ fn print_summary(
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .unwrap_or_default();
-        println!("{failures} calls to rampart failed; the last: {last}");
+        outln!("{failures} calls to rampart failed; the last: {last}");
     }
 }
 
