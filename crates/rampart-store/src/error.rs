@@ -58,6 +58,15 @@ pub enum StoreError {
     EntityNotFound { kind: EntityKind, name: String },
     #[error("a {kind} named {name:?} is already stored", kind = .kind.as_str())]
     EntityExists { kind: EntityKind, name: String },
+    /// A fenced step was refused: its holder no longer holds the lease in that epoch.
+    #[error(
+        "{holder} no longer holds the lease {lease:?} in epoch {epoch}; the step was not written"
+    )]
+    Fenced {
+        lease: String,
+        holder: String,
+        epoch: i64,
+    },
 }
 
 impl StoreError {

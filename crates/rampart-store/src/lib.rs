@@ -28,4 +28,4 @@ pub use error::{Result, StoreError};
 pub use location::{open, StoreLocation};
 pub use postgres::PostgresStore;
 pub use sqlite::{Snapshot, SqliteReader, SqliteStore, TimeRange};
-pub use store::{Appended, Store};
+pub use store::{Appended, Lease, Step, Store};

@@ -9,7 +9,7 @@ use rampart_core::interleave::{Impression, Item, Method};
 use rampart_core::{
     Decision, EntityKind, EntityRecord, Exposure, ImpressionRecord, OutcomeEvent, Reason, Record,
 };
-use rampart_store::{SqliteStore, Store, StoreError};
+use rampart_store::{Lease, SqliteStore, Step, Store, StoreError};
 use serde_json::json;
 
 // ---------------------------------------------------------------------------------------------
@@ -568,6 +568,107 @@ fn impressions_round_trip_in_seq_order(store: &dyn Store) {
     assert_eq!(third.first_seq, first.first_seq + 8);
 }
 
+fn a_step_writes_decisions_and_state_together(store: &dyn Store) {
+    let decisions = [decision("r", "promote", 10), decision("r", "complete", 11)];
+    let entities = [entity(EntityKind::Rollout, "r", 7)];
+    let ids = store
+        .commit(&Step {
+            fence: None,
+            decisions: &decisions,
+            entities: &entities,
+        })
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1]);
+    let logged = store.decisions(Some("r"), 10).unwrap();
+    let actions: Vec<(i64, &str)> = logged.iter().map(|d| (d.id, d.action.as_str())).collect();
+    assert_eq!(actions, [(ids[0], "promote"), (ids[1], "complete")]);
+    assert_eq!(
+        store.load_entity(EntityKind::Rollout, "r").unwrap(),
+        Some(entities[0].clone())
+    );
+
+    // A fence nobody holds: nothing of the step is written.
+    let stale = Lease {
+        name: "controller".to_owned(),
+        holder: "replica-a".to_owned(),
+        epoch: 1,
+    };
+    let mut moved = entity(EntityKind::Rollout, "r", 7);
+    moved.state = json!({"stage": 3});
+    let err = store
+        .commit(&Step {
+            fence: Some(&stale),
+            decisions: &[decision("r", "rollback", 12)],
+            entities: std::slice::from_ref(&moved),
+        })
+        .unwrap_err();
+    match &err {
+        StoreError::Fenced {
+            lease,
+            holder,
+            epoch,
+        } => assert_eq!(
+            (lease.as_str(), holder.as_str(), *epoch),
+            ("controller", "replica-a", 1)
+        ),
+        other => panic!("expected Fenced, got {other:?}"),
+    }
+    assert_eq!(store.decisions(None, 10).unwrap().len(), 2);
+    assert_eq!(
+        store.load_entity(EntityKind::Rollout, "r").unwrap(),
+        Some(entities[0].clone())
+    );
+}
+
+fn lease_epochs_only_grow_and_fence_old_holders(store: &dyn Store) {
+    let long = std::time::Duration::from_secs(60);
+    let a = store
+        .acquire_lease("controller", "a", long)
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.epoch, 1);
+    assert_eq!(store.acquire_lease("controller", "b", long).unwrap(), None);
+    // A renewal keeps the epoch.
+    assert_eq!(
+        store.acquire_lease("controller", "a", long).unwrap(),
+        Some(a.clone())
+    );
+    let step = |fence: &Lease| {
+        store.commit(&Step {
+            fence: Some(fence),
+            decisions: &[decision("r", "promote", 1)],
+            entities: &[],
+        })
+    };
+    assert_eq!(step(&a).unwrap().len(), 1);
+
+    store.release_lease(&a).unwrap();
+    let b = store
+        .acquire_lease("controller", "b", long)
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.epoch, 2);
+    assert!(matches!(step(&a), Err(StoreError::Fenced { epoch: 1, .. })));
+    assert_eq!(step(&b).unwrap().len(), 1);
+    // Releasing a holding that is no longer current changes nothing.
+    store.release_lease(&a).unwrap();
+    assert_eq!(store.acquire_lease("controller", "c", long).unwrap(), None);
+
+    // A lease that runs out can be taken, and its old holder's steps are refused.
+    let short = std::time::Duration::from_millis(100);
+    let x = store.acquire_lease("other", "x", short).unwrap().unwrap();
+    assert_eq!(x.epoch, 1);
+    assert_eq!(store.acquire_lease("other", "y", long).unwrap(), None);
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    assert!(matches!(step(&x), Err(StoreError::Fenced { .. })));
+    let y = store.acquire_lease("other", "y", long).unwrap().unwrap();
+    assert_eq!(y.epoch, 2);
+    // The old holder coming back gets nothing while y holds it.
+    assert_eq!(store.acquire_lease("other", "x", short).unwrap(), None);
+    assert_eq!(store.decisions(None, 10).unwrap().len(), 2);
+}
+
 /// Generates one test per scenario and implementation.
 macro_rules! suite {
     ($($scenario:ident),* $(,)?) => {
@@ -616,6 +717,8 @@ suite!(
     entities_save_load_rename,
     config_versions_deduplicate,
     impressions_round_trip_in_seq_order,
+    a_step_writes_decisions_and_state_together,
+    lease_epochs_only_grow_and_fence_old_holders,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -868,10 +971,14 @@ fn replicas_starting_together_migrate_once() {
     for handle in opened {
         handle.join().unwrap().unwrap();
     }
+    // Every migration applied exactly once (applying one twice would have failed the open that
+    // ran it), numbered from 1 without gaps.
     let versions = schema
         .query("SELECT version FROM schema_migrations ORDER BY version")
         .unwrap();
-    assert_eq!(versions, vec![Some("1".to_owned())]);
+    let expected: Vec<Option<String>> = (1..=versions.len()).map(|v| Some(v.to_string())).collect();
+    assert!(versions.len() >= 2, "{versions:?}");
+    assert_eq!(versions, expected);
 }
 
 /// Four threads on two shared stores append overlapping batches (each id is sent by two

@@ -1,11 +1,12 @@
 //! Everything besides the log on PostgreSQL: entity records, config versions and the decision
 //! log.
 
-use postgres::{Client, Row};
+use postgres::{Client, GenericClient, Row};
 use rampart_core::{Decision, EntityKind, EntityRecord, Millis};
 
 use crate::codec;
 use crate::error::{Result, StoreError};
+use crate::store::{Lease, Step};
 
 const SELECT_ENTITY: &str = "SELECT kind, name, salt, state, updated_at FROM entities";
 
@@ -60,7 +61,7 @@ pub(crate) fn load_entity(
         .transpose()
 }
 
-pub(crate) fn save_entity(client: &mut Client, record: &EntityRecord) -> Result<()> {
+pub(crate) fn save_entity(client: &mut impl GenericClient, record: &EntityRecord) -> Result<()> {
     client.execute(
         "INSERT INTO entities (kind, name, salt, state, updated_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (kind, name) DO UPDATE SET \
@@ -154,7 +155,7 @@ pub(crate) fn latest_config(client: &mut Client) -> Result<Option<(i64, String)>
         .map(|row| (row.get(0), row.get(1))))
 }
 
-pub(crate) fn append_decision(client: &mut Client, d: &Decision) -> Result<i64> {
+pub(crate) fn append_decision(client: &mut impl GenericClient, d: &Decision) -> Result<i64> {
     Ok(client
         .query_one(
             "INSERT INTO decisions \
@@ -219,4 +220,69 @@ fn decision_from_row(row: &Row) -> Result<Decision> {
         actor: row.get(8),
         evidence: codec::from_json(text(row, 9, T, &id)?, T, "evidence", &id)?,
     })
+}
+
+pub(crate) fn commit(client: &mut Client, step: &Step<'_>) -> Result<Vec<i64>> {
+    let mut tx = client.transaction()?;
+    if let Some(lease) = step.fence {
+        // FOR SHARE: a takeover (which updates the row) waits until this step has committed,
+        // so no step of an old epoch commits after a new holder has started.
+        let held = tx
+            .query_opt(
+                "SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND epoch = $3 \
+                 AND expires_at > clock_timestamp() FOR SHARE",
+                &[&lease.name, &lease.holder, &lease.epoch],
+            )?
+            .is_some();
+        if !held {
+            return Err(crate::sqlite::fenced(lease));
+        }
+    }
+    let mut ids = Vec::with_capacity(step.decisions.len());
+    for d in step.decisions {
+        ids.push(append_decision(&mut tx, d)?);
+    }
+    for record in step.entities {
+        save_entity(&mut tx, record)?;
+    }
+    tx.commit()?;
+    Ok(ids)
+}
+
+pub(crate) fn acquire_lease(
+    client: &mut Client,
+    name: &str,
+    holder: &str,
+    ttl: std::time::Duration,
+) -> Result<Option<Lease>> {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    // A renewal inside the holding keeps the epoch; any new holding takes the next one.
+    let epoch = client
+        .query_opt(
+            "INSERT INTO leases (name, holder, epoch, expires_at) \
+             VALUES ($1, $2, 1, clock_timestamp() + $3 * interval '1 millisecond') \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             epoch = CASE WHEN leases.holder = excluded.holder \
+                 AND leases.expires_at > clock_timestamp() \
+                 THEN leases.epoch ELSE leases.epoch + 1 END, \
+             expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= clock_timestamp() \
+             RETURNING epoch",
+            &[&name, &holder, &(ttl_ms as f64)],
+        )?
+        .map(|row| row.get::<_, i64>(0));
+    Ok(epoch.map(|epoch| Lease {
+        name: name.to_owned(),
+        holder: holder.to_owned(),
+        epoch,
+    }))
+}
+
+pub(crate) fn release_lease(client: &mut Client, lease: &Lease) -> Result<()> {
+    client.execute(
+        "UPDATE leases SET expires_at = clock_timestamp() \
+         WHERE name = $1 AND holder = $2 AND epoch = $3",
+        &[&lease.name, &lease.holder, &lease.epoch],
+    )?;
+    Ok(())
 }

@@ -39,7 +39,7 @@ use postgres::{Client, Config, NoTls};
 use rampart_core::{Decision, EntityKind, EntityRecord, Millis, Record};
 
 use crate::error::{Result, StoreError};
-use crate::store::{Appended, Store};
+use crate::store::{Appended, Lease, Step, Store};
 
 /// How long opening a session may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -320,6 +320,18 @@ impl Store for PostgresStore {
 
     fn decisions(&self, entity: Option<&str>, limit: usize) -> Result<Vec<Decision>> {
         self.read(|c| meta::decisions(c, entity, limit))
+    }
+
+    fn commit(&self, step: &Step<'_>) -> Result<Vec<i64>> {
+        self.write(|c| meta::commit(c, step))
+    }
+
+    fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>> {
+        self.write(|c| meta::acquire_lease(c, name, holder, ttl))
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<()> {
+        self.write(|c| meta::release_lease(c, lease))
     }
 }
 

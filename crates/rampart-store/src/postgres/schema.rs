@@ -106,6 +106,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         evidence TEXT NOT NULL
     );
     CREATE INDEX decisions_by_entity ON decisions (entity, id);",
+    // 2: leases (who decides, and in which epoch), timed by the database's clock.
+    "CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        epoch BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

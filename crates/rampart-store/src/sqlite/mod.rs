@@ -40,10 +40,11 @@ use fs4::fs_std::FileExt;
 use rampart_core::{Decision, EntityKind, EntityRecord, Millis, Record};
 use rusqlite::{Connection, OpenFlags};
 
+pub(crate) use self::meta::fenced;
 pub use self::reader::{Snapshot, SqliteReader, TimeRange};
 use self::records::Log;
 use crate::error::{Result, StoreError};
-use crate::store::{Appended, Store};
+use crate::store::{Appended, Lease, Step, Store};
 
 /// Name of the database file inside the data directory.
 const DB_FILE: &str = "rampart.db";
@@ -196,6 +197,18 @@ impl Store for SqliteStore {
 
     fn decisions(&self, entity: Option<&str>, limit: usize) -> Result<Vec<Decision>> {
         self.read(|conn| meta::decisions(conn, entity, limit))
+    }
+
+    fn commit(&self, step: &Step<'_>) -> Result<Vec<i64>> {
+        meta::commit(&mut self.log().conn, step)
+    }
+
+    fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>> {
+        meta::acquire_lease(&self.log().conn, name, holder, ttl)
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<()> {
+        meta::release_lease(&self.log().conn, lease)
     }
 }
 
