@@ -214,6 +214,7 @@ const EXPERIMENT: Shape = Shape::Table(&[
 /// The whole file.
 pub(super) const CONFIG: Shape = Shape::Table(&[
     opt("server", Shape::Table(SERVER)),
+    opt("store", Shape::Table(STORE)),
     opt("models", Shape::List(&MODEL)),
     opt("metrics", Shape::List(&METRIC)),
     opt("holdouts", Shape::List(&HOLDOUT)),
@@ -224,6 +225,8 @@ pub(super) const CONFIG: Shape = Shape::Table(&[
     opt("auth", Shape::Table(AUTH)),
     opt("prometheus", Shape::Table(PROMETHEUS)),
 ]);
+
+const STORE: &[Field] = &[opt("url", Shape::Str), opt("url_env", Shape::Str)];
 
 const PROMETHEUS: &[Field] = &[
     req("url", Shape::Str),
@@ -488,7 +491,8 @@ mod tests {
                 "salt": "s", "renamed_from": "q" }],
             "segments": ["s"],
             "webhooks": [{ "url": "http://x", "events": ["completed"], "format": "slack" }],
-            "prometheus": { "url": "http://p:9090", "timeout": "2s", "token_file": "t", "token_env": "T" }
+            "prometheus": { "url": "http://p:9090", "timeout": "2s", "token_file": "t", "token_env": "T" },
+            "store": { "url": "postgres://db/r", "url_env": "U" }
         })
     }
 
