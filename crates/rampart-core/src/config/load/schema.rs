@@ -214,7 +214,6 @@ const EXPERIMENT: Shape = Shape::Table(&[
 /// The whole file.
 pub(super) const CONFIG: Shape = Shape::Table(&[
     opt("server", Shape::Table(SERVER)),
-    opt("store", Shape::Table(STORE)),
     opt("models", Shape::List(&MODEL)),
     opt("metrics", Shape::List(&METRIC)),
     opt("holdouts", Shape::List(&HOLDOUT)),
@@ -224,6 +223,7 @@ pub(super) const CONFIG: Shape = Shape::Table(&[
     opt("webhooks", Shape::List(&WEBHOOK)),
     opt("auth", Shape::Table(AUTH)),
     opt("prometheus", Shape::Table(PROMETHEUS)),
+    opt("store", Shape::Table(STORE)),
 ]);
 
 const STORE: &[Field] = &[opt("url", Shape::Str), opt("url_env", Shape::Str)];
