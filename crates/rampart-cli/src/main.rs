@@ -40,7 +40,8 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the service on the embedded store.
+    /// Start the service: on the embedded store in the data directory, or on PostgreSQL when
+    /// `[store]` or --store-url names a database.
     Serve {
         /// The config file (TOML, or YAML by extension).
         #[arg(long, short, env = "RAMPART_CONFIG")]
@@ -66,6 +67,9 @@ enum Command {
         /// for log collectors.
         #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "RAMPART_LOG_FORMAT")]
         log_format: LogFormat,
+        /// PostgreSQL URL of the shared store (overrides [store]).
+        #[arg(long, env = "RAMPART_STORE_URL", hide_env_values = true)]
+        store_url: Option<String>,
     },
     /// Check a config file without starting anything: prints `ok` or every error.
     Validate {
@@ -185,6 +189,7 @@ fn main() -> ExitCode {
             body_timeout,
             request_timeout,
             log_format,
+            store_url,
         } => done(serve(
             rampart_server::Options {
                 config_path: config,
@@ -193,6 +198,7 @@ fn main() -> ExitCode {
                 header_timeout,
                 body_timeout,
                 request_timeout,
+                store_url,
             },
             log_format,
         )),

@@ -1,5 +1,6 @@
-//! Crash durability: event batches stream into the real binary, which is killed with SIGKILL
-//! mid-stream. After a restart on the same data directory every acknowledged event is stored
+//! Crash durability, on the embedded store and on PostgreSQL: event batches stream into the
+//! real binary, which is killed with SIGKILL mid-stream. After a restart on the same store
+//! every acknowledged event is stored
 //! exactly once (checked through the API and by opening the store itself), every batch is stored
 //! whole or not at all, and re-sending every batch reports duplicates for exactly the stored ones.
 
@@ -7,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use rampart_core::Record;
-use rampart_store::{SqliteStore, Store};
+use rampart_store::testing::TestSchema;
+use rampart_store::{PostgresStore, SqliteStore, Store};
 use serde_json::{json, Value};
 
-use crate::support::{eventually, get_json, http, serve};
+use crate::support::{eventually, get_json, http, serve_with_env};
 
 const CONFIG: &str = r#"
 [[models]]
@@ -70,10 +72,35 @@ fn hits(base: &str) -> (f64, u64) {
 #[test]
 fn acknowledged_events_survive_sigkill_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("rampart.toml");
-    std::fs::write(&config, CONFIG).unwrap();
     let data = dir.path().join("data");
-    let served = serve(&config, &data, &dir.path().join("log-1"));
+    let open = || -> Box<dyn Store> { Box::new(SqliteStore::open(&data).expect("store opens")) };
+    survives_sigkill(dir.path(), &[], &open);
+}
+
+#[test]
+fn acknowledged_events_survive_sigkill_exactly_once_on_postgres() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = schema.url();
+    let open = || -> Box<dyn Store> { Box::new(PostgresStore::open(&url).expect("store opens")) };
+    survives_sigkill(dir.path(), &[("RAMPART_STORE_URL", &url)], &open);
+    // The data directory was never used.
+    assert!(!dir.path().join("data").exists());
+}
+
+/// Runs the scenario with the server's store chosen by `env`; `open` opens that store.
+fn survives_sigkill(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    open: &dyn Fn() -> Box<dyn Store>,
+) {
+    let config = dir.join("rampart.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let data = dir.join("data");
+    let serve = |log: &str| serve_with_env(&config, &data, &dir.join(log), env);
+    let served = serve("log-1");
     for u in 0..UNITS {
         let (status, body) = http(
             "POST",
@@ -129,13 +156,13 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
     let last = *sent.keys().last().unwrap();
 
     // Through the API: the evidence rebuilt after the restart counts at least every acked event.
-    let served = serve(&config, &data, &dir.path().join("log-2"));
+    let served = serve("log-2");
     let (api_hits, units) = hits(&served.base);
     assert_eq!(units, UNITS as u64);
     served.stop();
 
     // In the store itself: each event once, each batch whole or absent, every acked batch there.
-    let store = SqliteStore::open(&data).expect("store opens after the server stopped");
+    let store = open();
     let mut ids: Vec<String> = Vec::new();
     store
         .replay(0, &mut |_, rec| {
@@ -175,7 +202,7 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
     );
 
     // Re-send every batch: exactly the stored ones are duplicates.
-    let served = serve(&config, &data, &dir.path().join("log-3"));
+    let served = serve("log-3");
     for k in 0..=last {
         let (status, body) = http(
             "POST",

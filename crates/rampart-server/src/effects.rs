@@ -1,19 +1,21 @@
 //! Carrying out decisions: append them to the decision log and store the entity's new state (in
-//! that order, off the runtime's threads), then swap in a live view compiled from the new state.
+//! one store transaction, off the runtime's threads), then swap in a live view compiled from the
+//! new state.
 //! Rollouts and experiments both go through here.
 
 use std::sync::Arc;
 
 use rampart_core::state::LiveState;
 use rampart_core::{Assigner, Decision, EntityKind, EntityRecord, Millis};
+use rampart_store::Step;
 use serde_json::Value;
 
 use crate::app::Shared;
 use crate::error::ApiError;
 use crate::live::Live;
 
-/// Appends `decisions` to the log and stores the entity's new state (keeping its salt), in that
-/// order and off the runtime's threads; returns the decisions with their ids.
+/// Appends `decisions` to the log and stores the entity's new state (keeping its salt), in one
+/// transaction and off the runtime's threads; returns the decisions with their ids.
 pub(crate) async fn persist_step(
     shared: &Shared,
     kind: EntityKind,
@@ -31,13 +33,18 @@ pub(crate) async fn persist_step(
     };
     let store = shared.store.clone();
     let logged = tokio::task::spawn_blocking(move || -> Result<Vec<Decision>, String> {
-        let mut logged = Vec::with_capacity(decisions.len());
-        for mut d in decisions {
-            d.id = store.append_decision(&d).map_err(|e| e.to_string())?;
-            logged.push(d);
-        }
-        store.save_entity(&record).map_err(|e| e.to_string())?;
-        Ok(logged)
+        let ids = store
+            .commit(&Step {
+                fence: None,
+                decisions: &decisions,
+                entities: std::slice::from_ref(&record),
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(decisions
+            .into_iter()
+            .zip(ids)
+            .map(|(d, id)| Decision { id, ..d })
+            .collect())
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?

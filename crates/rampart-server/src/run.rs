@@ -12,7 +12,7 @@ use rampart_core::config::{load_str, ConfigErrors, Format};
 use rampart_core::evidence::Aggregator;
 use rampart_core::proxy::ProxySummary;
 use rampart_core::Record;
-use rampart_store::{SqliteStore, Store};
+use rampart_store::{Store, StoreLocation};
 use tokio::sync::oneshot;
 
 use crate::app::{router, Shared};
@@ -37,6 +37,31 @@ pub struct Options {
     pub body_timeout: Option<rampart_core::config::Duration>,
     /// Overrides `server.request_timeout`.
     pub request_timeout: Option<rampart_core::config::Duration>,
+    /// Overrides `[store]`: a PostgreSQL URL (`--store-url`, `RAMPART_STORE_URL`).
+    pub store_url: Option<String>,
+}
+
+/// Where the store is: the URL given to the process, else the config's `[store]`, else the
+/// embedded store in `data_dir`.
+fn store_location(
+    opts: &Options,
+    store: &rampart_core::config::StoreConfig,
+    data_dir: PathBuf,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<StoreLocation, ServeError> {
+    let url = match (&opts.store_url, &store.url_env, &store.url) {
+        (Some(url), _, _) => Some(url.clone()),
+        (None, Some(var), _) => Some(env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+            ServeError::StoreUrl(format!(
+                "store.url_env names the environment variable {var}, which is not set"
+            ))
+        })?),
+        (None, None, url) => url.clone(),
+    };
+    match url {
+        Some(url) => Ok(StoreLocation::from_url(&url)?),
+        None => Ok(StoreLocation::Sqlite(data_dir)),
+    }
 }
 
 /// Why a server did not start.
@@ -46,6 +71,8 @@ pub enum ServeError {
     Config(ConfigErrors),
     #[error(transparent)]
     Store(#[from] rampart_store::StoreError),
+    #[error("invalid [store] section: {0}")]
+    StoreUrl(String),
     #[error("cannot apply the config: {0}")]
     Apply(String),
     #[error("invalid [auth] tokens: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -106,7 +133,7 @@ struct Loaded {
     config: rampart_core::Config,
     text: String,
     config_path: PathBuf,
-    data_dir: PathBuf,
+    location: StoreLocation,
     listen: String,
     tokens: crate::auth::Tokens,
     hooks: Vec<crate::notify::Hook>,
@@ -147,6 +174,7 @@ fn load(opts: &Options) -> Result<Loaded, ServeError> {
         .clone()
         .or_else(|| config.server.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from("./rampart-data"));
+    let location = store_location(opts, &config.store, data_dir, |v| std::env::var(v).ok())?;
     let listen = opts
         .listen
         .clone()
@@ -171,7 +199,7 @@ fn load(opts: &Options) -> Result<Loaded, ServeError> {
         config,
         text,
         config_path: opts.config_path.clone(),
-        data_dir,
+        location,
         listen,
         tokens,
         hooks,
@@ -187,7 +215,8 @@ struct Built {
     writer_thread: std::thread::JoinHandle<()>,
     tokens_on: bool,
     token_count: usize,
-    data_dir: PathBuf,
+    /// Where the store is, for the log (no credentials).
+    store: String,
     tick: std::time::Duration,
 }
 
@@ -198,11 +227,12 @@ async fn build(loaded: Loaded) -> Result<Built, ServeError> {
         config,
         text,
         config_path,
-        data_dir,
+        location,
         listen,
         tokens,
         hooks,
     } = loaded;
+    let store_description = location.describe();
     let max_body = config.server.max_body_bytes;
     let timeouts = Timeouts::from_config(&config.server);
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -222,7 +252,8 @@ async fn build(loaded: Loaded) -> Result<Built, ServeError> {
     let served = spawn_accept_loop(listener, switch.clone(), timeouts.header, stopped);
     tracing::info!(%addr, "listening; /healthz is up, the API answers once the store is loaded");
 
-    let restored = restore(&data_dir, config, text, replayed).await;
+    tracing::info!(store = %store_description, "opening the store");
+    let restored = restore(location, config, text, replayed).await;
     let (store, live, aggregator, summary) = match restored {
         Ok(r) => r,
         Err(e) => {
@@ -259,7 +290,7 @@ async fn build(loaded: Loaded) -> Result<Built, ServeError> {
         writer_thread,
         tokens_on,
         token_count,
-        data_dir,
+        store: store_description,
         tick,
     })
 }
@@ -269,14 +300,14 @@ type Restored = (Arc<dyn Store>, crate::live::Live, Aggregator, ProxySummary);
 /// Opens the store and replays it: live state, evidence and the proxy's summary, counting the
 /// records replayed into `replayed` as it goes (the start-up `not_ready` shows it).
 async fn restore(
-    data_dir: &std::path::Path,
+    location: StoreLocation,
     config: rampart_core::Config,
     text: String,
     replayed: Arc<AtomicU64>,
 ) -> Result<Restored, ServeError> {
-    let data_dir = data_dir.to_path_buf();
+    // Off the runtime: the PostgreSQL client blocks on a runtime of its own.
     tokio::task::spawn_blocking(move || -> Result<Restored, ServeError> {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data_dir)?);
+        let store = rampart_store::open(&location)?;
         let live = apply_config(&*store, config, &text, now_ms()).map_err(ServeError::Apply)?;
         let mut aggregator = Aggregator::new(&live.config);
         // One pass rebuilds the evidence and the proxy's summary.
@@ -312,7 +343,7 @@ fn spawn(built: Built) -> Running {
         writer_thread,
         tokens_on,
         token_count,
-        data_dir,
+        store,
         tick,
     } = built;
     spawn_reload_on_hangup(shared.clone());
@@ -329,7 +360,7 @@ fn spawn(built: Built) -> Running {
     } else {
         tracing::warn!(%addr, "auth is off (no [auth] tokens): the API is open, so rampart listens on loopback only");
     }
-    tracing::info!(%addr, data_dir = %data_dir.display(), "rampart is serving");
+    tracing::info!(%addr, %store, "rampart is serving");
     Running {
         addr,
         shared,

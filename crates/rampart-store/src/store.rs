@@ -1,5 +1,7 @@
 //! The [`Store`] trait, the contract the server codes against, and what an append reports.
 
+use std::time::Duration;
+
 use rampart_core::{Decision, EntityKind, EntityRecord, Millis, Record};
 
 use crate::error::Result;
@@ -15,6 +17,26 @@ pub struct Appended {
     /// (from an earlier call or earlier in this one).
     pub fresh: Vec<bool>,
     pub duplicates: usize,
+}
+
+/// A held lease: `holder` holds `name` in `epoch`. Epochs of a lease only grow: each new holding
+/// (a takeover, or a holder coming back after its lease ran out) gets a larger one, so a write
+/// fenced by an old epoch can be told apart from the current holder's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub epoch: i64,
+}
+
+/// One step of the controller, written in one transaction: the decisions it logs and the
+/// entity records it stores, and optionally the lease it must still hold for the write to
+/// count (otherwise nothing is written and the commit fails with `Fenced`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Step<'a> {
+    pub fence: Option<&'a Lease>,
+    pub decisions: &'a [Decision],
+    pub entities: &'a [EntityRecord],
 }
 
 /// Persistence for one rampart deployment. Every method is synchronous; callers run it off the
@@ -48,4 +70,17 @@ pub trait Store: Send + Sync {
     fn append_decision(&self, decision: &Decision) -> Result<i64>;
     /// Decisions in log order, optionally of one entity, at most `limit` of the newest.
     fn decisions(&self, entity: Option<&str>, limit: usize) -> Result<Vec<Decision>>;
+
+    /// Writes a step in one transaction: its decisions (in order; returns their ids) and its
+    /// entity records (inserted or replaced). With a fence, the write happens only if the fence
+    /// is still the lease's current, unexpired holding; otherwise it fails with `Fenced` and
+    /// writes nothing.
+    fn commit(&self, step: &Step<'_>) -> Result<Vec<i64>>;
+    /// Takes the lease `name` for `holder` for `ttl`, or renews it if `holder` holds it: returns
+    /// the holding, or None while another holder's lease has not run out. Time is the
+    /// database's clock, which every process sharing the store agrees on.
+    fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>>;
+    /// Gives the lease up at once (if `lease` is still the current holding), so another holder
+    /// need not wait for it to run out.
+    fn release_lease(&self, lease: &Lease) -> Result<()>;
 }

@@ -9,7 +9,7 @@ use rampart_core::interleave::{Impression, Item, Method};
 use rampart_core::{
     Decision, EntityKind, EntityRecord, Exposure, ImpressionRecord, OutcomeEvent, Reason, Record,
 };
-use rampart_store::{SqliteStore, Store, StoreError};
+use rampart_store::{Lease, SqliteStore, Step, Store, StoreError};
 use serde_json::json;
 
 // ---------------------------------------------------------------------------------------------
@@ -568,6 +568,107 @@ fn impressions_round_trip_in_seq_order(store: &dyn Store) {
     assert_eq!(third.first_seq, first.first_seq + 8);
 }
 
+fn a_step_writes_decisions_and_state_together(store: &dyn Store) {
+    let decisions = [decision("r", "promote", 10), decision("r", "complete", 11)];
+    let entities = [entity(EntityKind::Rollout, "r", 7)];
+    let ids = store
+        .commit(&Step {
+            fence: None,
+            decisions: &decisions,
+            entities: &entities,
+        })
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1]);
+    let logged = store.decisions(Some("r"), 10).unwrap();
+    let actions: Vec<(i64, &str)> = logged.iter().map(|d| (d.id, d.action.as_str())).collect();
+    assert_eq!(actions, [(ids[0], "promote"), (ids[1], "complete")]);
+    assert_eq!(
+        store.load_entity(EntityKind::Rollout, "r").unwrap(),
+        Some(entities[0].clone())
+    );
+
+    // A fence nobody holds: nothing of the step is written.
+    let stale = Lease {
+        name: "controller".to_owned(),
+        holder: "replica-a".to_owned(),
+        epoch: 1,
+    };
+    let mut moved = entity(EntityKind::Rollout, "r", 7);
+    moved.state = json!({"stage": 3});
+    let err = store
+        .commit(&Step {
+            fence: Some(&stale),
+            decisions: &[decision("r", "rollback", 12)],
+            entities: std::slice::from_ref(&moved),
+        })
+        .unwrap_err();
+    match &err {
+        StoreError::Fenced {
+            lease,
+            holder,
+            epoch,
+        } => assert_eq!(
+            (lease.as_str(), holder.as_str(), *epoch),
+            ("controller", "replica-a", 1)
+        ),
+        other => panic!("expected Fenced, got {other:?}"),
+    }
+    assert_eq!(store.decisions(None, 10).unwrap().len(), 2);
+    assert_eq!(
+        store.load_entity(EntityKind::Rollout, "r").unwrap(),
+        Some(entities[0].clone())
+    );
+}
+
+fn lease_epochs_only_grow_and_fence_old_holders(store: &dyn Store) {
+    let long = std::time::Duration::from_secs(60);
+    let a = store
+        .acquire_lease("controller", "a", long)
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.epoch, 1);
+    assert_eq!(store.acquire_lease("controller", "b", long).unwrap(), None);
+    // A renewal keeps the epoch.
+    assert_eq!(
+        store.acquire_lease("controller", "a", long).unwrap(),
+        Some(a.clone())
+    );
+    let step = |fence: &Lease| {
+        store.commit(&Step {
+            fence: Some(fence),
+            decisions: &[decision("r", "promote", 1)],
+            entities: &[],
+        })
+    };
+    assert_eq!(step(&a).unwrap().len(), 1);
+
+    store.release_lease(&a).unwrap();
+    let b = store
+        .acquire_lease("controller", "b", long)
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.epoch, 2);
+    assert!(matches!(step(&a), Err(StoreError::Fenced { epoch: 1, .. })));
+    assert_eq!(step(&b).unwrap().len(), 1);
+    // Releasing a holding that is no longer current changes nothing.
+    store.release_lease(&a).unwrap();
+    assert_eq!(store.acquire_lease("controller", "c", long).unwrap(), None);
+
+    // A lease that runs out can be taken, and its old holder's steps are refused.
+    let short = std::time::Duration::from_millis(100);
+    let x = store.acquire_lease("other", "x", short).unwrap().unwrap();
+    assert_eq!(x.epoch, 1);
+    assert_eq!(store.acquire_lease("other", "y", long).unwrap(), None);
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    assert!(matches!(step(&x), Err(StoreError::Fenced { .. })));
+    let y = store.acquire_lease("other", "y", long).unwrap().unwrap();
+    assert_eq!(y.epoch, 2);
+    // The old holder coming back gets nothing while y holds it.
+    assert_eq!(store.acquire_lease("other", "x", short).unwrap(), None);
+    assert_eq!(store.decisions(None, 10).unwrap().len(), 2);
+}
+
 /// Generates one test per scenario and implementation.
 macro_rules! suite {
     ($($scenario:ident),* $(,)?) => {
@@ -577,6 +678,18 @@ macro_rules! suite {
                 fn $scenario() {
                     let dir = tempfile::tempdir().unwrap();
                     let store = rampart_store::SqliteStore::open(dir.path()).unwrap();
+                    super::$scenario(&store);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $scenario() {
+                    let Some(schema) = rampart_store::testing::TestSchema::create() else {
+                        return;
+                    };
+                    let store = rampart_store::PostgresStore::open(&schema.url()).unwrap();
                     super::$scenario(&store);
                 }
             )*
@@ -604,16 +717,19 @@ suite!(
     entities_save_load_rename,
     config_versions_deduplicate,
     impressions_round_trip_in_seq_order,
+    a_step_writes_decisions_and_state_together,
+    lease_epochs_only_grow_and_fence_old_holders,
 );
 
 // ---------------------------------------------------------------------------------------------
-// SQLite data directory: reopen, lock, concurrency
+// Reopening the same store, and several threads on one: each scenario gets a function that
+// opens the store at one location, as often as it likes.
 
-#[test]
-fn duplicates_are_recognised_across_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+type Open<'a> = &'a dyn Fn() -> Arc<dyn Store>;
+
+fn duplicates_are_recognised_across_a_reopen(open: Open<'_>) {
     let first = {
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = open();
         store
             .append(&[
                 event("e1", Some(1.0)),
@@ -622,7 +738,7 @@ fn duplicates_are_recognised_across_a_reopen() {
             ])
             .unwrap()
     };
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = open();
     assert_eq!(store.count_records().unwrap(), (1, 2));
     let again = store
         .append(&[event("e2", None), event("e3", None), event("e1", None)])
@@ -631,19 +747,17 @@ fn duplicates_are_recognised_across_a_reopen() {
     assert_eq!(again.duplicates, 2);
     // Numbering continues after the largest stored seq.
     assert_eq!(again.first_seq, first.first_seq + 3);
-    let ids: Vec<String> = replay_all(&store, 0)
+    let ids: Vec<String> = replay_all(store.as_ref(), 0)
         .iter()
         .filter_map(|(_, r)| event_id(r).map(str::to_owned))
         .collect();
     assert_eq!(ids, ["e1", "e2", "e3"]);
 }
 
-#[test]
-fn acknowledged_appends_are_all_there_after_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+fn acknowledged_appends_are_all_there_after_a_reopen(open: Open<'_>) {
     let mut expected = Vec::new();
     {
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = open();
         for batch in 0..5 {
             let records: Vec<Record> = (0..200)
                 .map(|i| {
@@ -663,8 +777,8 @@ fn acknowledged_appends_are_all_there_after_a_reopen() {
             .save_entity(&entity(EntityKind::Layer, "l", 9))
             .unwrap();
     }
-    let store = SqliteStore::open(dir.path()).unwrap();
-    let replayed = replay_all(&store, 0);
+    let store = open();
+    let replayed = replay_all(store.as_ref(), 0);
     assert_eq!(replayed.len(), 1000);
     assert_eq!(replayed.first().map(|(s, _)| *s), Some(1));
     assert_eq!(replayed.last().map(|(s, _)| *s), Some(1000));
@@ -683,11 +797,9 @@ fn acknowledged_appends_are_all_there_after_a_reopen() {
     assert_eq!(store.append(&[]).unwrap().first_seq, 1001);
 }
 
-#[test]
-fn an_impression_stored_last_keeps_its_seq_after_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+fn an_impression_stored_last_keeps_its_seq_after_a_reopen(open: Open<'_>) {
     {
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = open();
         store
             .append(&[
                 event("e1", None),
@@ -696,9 +808,9 @@ fn an_impression_stored_last_keeps_its_seq_after_a_reopen() {
             ])
             .unwrap();
     }
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = open();
     assert_eq!(store.append(&[]).unwrap().first_seq, 4);
-    let replayed = replay_all(&store, 0);
+    let replayed = replay_all(store.as_ref(), 0);
     assert_eq!(replayed.len(), 3);
     assert_eq!(replayed[2].1, impression("imp-2", Method::Balanced));
 }
@@ -736,10 +848,8 @@ fn a_data_dir_that_is_a_file_is_an_error() {
     }
 }
 
-#[test]
-fn replay_sees_a_consistent_prefix_while_appends_go_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+fn replay_sees_a_consistent_prefix_while_appends_go_on(open: Open<'_>) {
+    let store = open();
     let writer = {
         let store = Arc::clone(&store);
         std::thread::spawn(move || {
@@ -772,4 +882,240 @@ fn replay_sees_a_consistent_prefix_while_appends_go_on() {
     writer.join().unwrap();
     assert_eq!(replay_all(store.as_ref(), 0).len(), 2000);
     assert_eq!(store.count_records().unwrap(), (1000, 1000));
+}
+
+/// Generates one test per reopen scenario and persistent implementation.
+macro_rules! reopen_suite {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite_reopened {
+            use super::*;
+            $(
+                #[test]
+                fn $scenario() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(dir.path()).unwrap()) };
+                    super::$scenario(&open);
+                }
+            )*
+        }
+        mod postgres_reopened {
+            use super::*;
+            $(
+                #[test]
+                fn $scenario() {
+                    let Some(schema) = rampart_store::testing::TestSchema::create() else {
+                        return;
+                    };
+                    let open = || -> Arc<dyn Store> {
+                        Arc::new(rampart_store::PostgresStore::open(&schema.url()).unwrap())
+                    };
+                    super::$scenario(&open);
+                }
+            )*
+        }
+    };
+}
+
+reopen_suite!(
+    duplicates_are_recognised_across_a_reopen,
+    acknowledged_appends_are_all_there_after_a_reopen,
+    an_impression_stored_last_keeps_its_seq_after_a_reopen,
+    replay_sees_a_consistent_prefix_while_appends_go_on,
+);
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: the writer lock, several writers on one schema, lost sessions
+
+use rampart_store::testing::TestSchema;
+use rampart_store::PostgresStore;
+
+#[test]
+fn a_second_writer_on_the_same_schema_is_refused() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let first = PostgresStore::open(&schema.url()).unwrap();
+    let asked = std::time::Instant::now();
+    match PostgresStore::open(&schema.url()) {
+        Err(e @ StoreError::InUse { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("in use by another rampart process"), "{text}");
+            assert!(!e.is_transient());
+            // After waiting for a lock that a crashed process would have released by then.
+            assert!(asked.elapsed() >= std::time::Duration::from_secs(9));
+        }
+        other => panic!("expected InUse, got {other:?}"),
+    }
+    // A shared store is not kept out, and another schema is another store.
+    assert!(PostgresStore::open_shared(&schema.url()).is_ok());
+    let Some(other) = TestSchema::create() else {
+        return;
+    };
+    assert!(PostgresStore::open(&other.url()).is_ok());
+    drop(first);
+    assert!(PostgresStore::open(&schema.url()).is_ok());
+}
+
+#[test]
+fn replicas_starting_together_migrate_once() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let url = schema.url();
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PostgresStore::open_shared(&url).map(|_| ()))
+        })
+        .collect();
+    for handle in opened {
+        handle.join().unwrap().unwrap();
+    }
+    // Every migration applied exactly once (applying one twice would have failed the open that
+    // ran it), numbered from 1 without gaps.
+    let versions = schema
+        .query("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap();
+    let expected: Vec<Option<String>> = (1..=versions.len()).map(|v| Some(v.to_string())).collect();
+    assert!(versions.len() >= 2, "{versions:?}");
+    assert_eq!(versions, expected);
+}
+
+/// Four threads on two shared stores append overlapping batches (each id is sent by two
+/// writers, as a retry that reaches another replica would be): every id is acknowledged as new
+/// exactly once, stored once, and the log is numbered 1..=n without gaps in commit order.
+#[test]
+fn concurrent_writers_store_each_event_once_in_one_order() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let stores: Vec<Arc<PostgresStore>> = (0..2)
+        .map(|_| Arc::new(PostgresStore::open_shared(&schema.url()).unwrap()))
+        .collect();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = Arc::clone(&stores[w % 2]);
+            std::thread::spawn(move || {
+                let mut fresh_ids = Vec::new();
+                let mut exposures = 0;
+                for batch in 0..25 {
+                    // Writers 0 and 1 send the same ids, as do writers 2 and 3.
+                    let pair = w / 2;
+                    let records: Vec<Record> = (0..40)
+                        .map(|i| {
+                            if i % 5 == 0 {
+                                exposure(&format!("w{w}-{batch}-{i}"), "v1")
+                            } else {
+                                event(&format!("p{pair}-{batch}-{i}"), Some(1.0))
+                            }
+                        })
+                        .collect();
+                    let appended = store.append(&records).unwrap();
+                    for (record, fresh) in records.iter().zip(&appended.fresh) {
+                        match record {
+                            Record::Event(e) if *fresh => fresh_ids.push(e.id.clone()),
+                            Record::Exposure(_) => exposures += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                (fresh_ids, exposures)
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    let mut exposures = 0;
+    for handle in writers {
+        let (ids, x) = handle.join().unwrap();
+        acknowledged.extend(ids);
+        exposures += x;
+    }
+    acknowledged.sort();
+    let before = acknowledged.len();
+    acknowledged.dedup();
+    assert_eq!(
+        before,
+        acknowledged.len(),
+        "an id was acknowledged as new twice"
+    );
+    // 2 pairs x 25 batches x 32 events.
+    assert_eq!(acknowledged.len(), 1600);
+    assert_eq!(exposures, 4 * 25 * 8);
+
+    let replayed = replay_all(stores[1].as_ref(), 0);
+    let seqs: Vec<i64> = replayed.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (1..=2400).collect::<Vec<_>>());
+    let mut stored: Vec<String> = replayed
+        .iter()
+        .filter_map(|(_, r)| event_id(r).map(str::to_owned))
+        .collect();
+    stored.sort();
+    assert_eq!(stored, acknowledged);
+    assert_eq!(stores[0].count_records().unwrap(), (800, 1600));
+    // Both stores read the same log.
+    assert_eq!(replay_all(stores[0].as_ref(), 0), replayed);
+}
+
+#[test]
+fn a_lost_session_is_opened_again() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let app = format!("rampart-{}", schema.name());
+    let url = format!("{}&application_name={app}", schema.url());
+    let store = PostgresStore::open(&url).unwrap();
+    store.append(&[event("before", None)]).unwrap();
+    assert_eq!(replay_all(&store, 0).len(), 1);
+    schema
+        .execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}'"
+        ))
+        .unwrap();
+    // The first call on a dead session may fail, and then only as a transient error.
+    match store.append(&[event("after", None)]) {
+        Ok(appended) => assert_eq!(appended.fresh, vec![true]),
+        Err(e) => {
+            assert!(e.is_transient(), "{e:?}");
+            store.append(&[event("after", None)]).unwrap();
+        }
+    }
+    let _ = store.count_records();
+    let ids: Vec<String> = replay_all(&store, 0)
+        .iter()
+        .filter_map(|(_, r)| event_id(r).map(str::to_owned))
+        .collect();
+    assert_eq!(ids, ["before", "after"]);
+    // The writer took its lock again on reconnecting.
+    assert!(matches!(
+        PostgresStore::open(&url),
+        Err(StoreError::InUse { .. })
+    ));
+}
+
+#[test]
+fn a_batch_missing_a_record_is_reported_as_corrupt() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let store = PostgresStore::open(&schema.url()).unwrap();
+    store
+        .append(&[event("a", None), exposure("u", "v"), event("b", None)])
+        .unwrap();
+    schema.execute("DELETE FROM events WHERE id = 'b'").unwrap();
+    let mut seen = 0;
+    match store.replay(0, &mut |_, _| seen += 1) {
+        Err(StoreError::Corrupt(message)) => {
+            assert!(
+                message.contains("should hold 3 records, holds 2"),
+                "{message}"
+            )
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(seen, 0);
+    schema
+        .execute("UPDATE exposures SET reason = 'bogus'")
+        .unwrap();
+    schema.execute("DELETE FROM log_batches").unwrap();
+    assert!(replay_all(&store, 0).is_empty());
 }

@@ -6,6 +6,7 @@ mod auth;
 mod duration;
 mod load;
 mod secret;
+mod store;
 pub mod text;
 mod validate;
 
@@ -21,6 +22,7 @@ pub use auth::{
 pub use duration::{Duration, DurationError};
 pub use load::{load_file, load_str, ConfigError, ConfigErrors, Format};
 pub use secret::{inline_secrets, redact, SecretSource, REDACTED};
+pub use store::StoreConfig;
 pub use validate::http_url_problem;
 
 /// The whole config file.
@@ -29,6 +31,9 @@ pub use validate::http_url_problem;
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
+    /// The shared PostgreSQL store; the embedded SQLite store when left out.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Bearer tokens and their roles; none means the API is open and served on loopback only.
     #[serde(default)]
     pub auth: AuthConfig,

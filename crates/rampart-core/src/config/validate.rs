@@ -314,6 +314,9 @@ impl<'a> Validator<'a> {
     }
 
     fn server(&mut self) {
+        for (field, message) in self.config.store.problems() {
+            self.push(field, message);
+        }
         let s = &self.config.server;
         if s.listen.parse::<SocketAddr>().is_err() {
             self.push(

@@ -42,7 +42,35 @@ const ENTITIES: [&str; 4] = ["recs-v2", "ranker-bakeoff", "global", "search-spli
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_keeps_assignments_and_rebuilds_identical_evidence() {
-    let mut server = Server::start(CONFIG).await;
+    restart_keeps_assignments_and_evidence(Server::start(CONFIG).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_on_postgres_keeps_assignments_and_rebuilds_identical_evidence() {
+    if let Some(server) = Server::start_on_postgres(CONFIG).await {
+        let schema = server.schema.as_ref().expect("on postgres");
+        let schema_name = schema.name().to_owned();
+        let stored = server_rows(&server, "SELECT count(*) FROM exposures");
+        assert_eq!(stored, "0", "a fresh schema in {schema_name}");
+        let server = restart_keeps_assignments_and_evidence(server).await;
+        // Everything went to PostgreSQL, nothing to the data directory.
+        assert!(!server.data_dir.exists());
+        let events = server_rows(&server, "SELECT count(*) FROM events");
+        assert_eq!(
+            events, "400",
+            "200 purchases and 200 orders, the retry not stored again"
+        );
+    }
+}
+
+/// The first column of the first row of `sql` in the server's schema (the query runs on a
+/// thread of its own, so it does not block the runtime's workers for more than the wait).
+fn server_rows(server: &Server, sql: &str) -> String {
+    let schema = server.schema.as_ref().expect("on postgres");
+    schema.query(sql).unwrap()[0].clone().unwrap()
+}
+
+async fn restart_keeps_assignments_and_evidence(mut server: Server) -> Server {
     let base = server.base.clone();
     let (replies, before) = blocking(move || {
         assign(&base, "search-ranking", "session-1");
@@ -79,6 +107,7 @@ async fn a_restart_keeps_assignments_and_rebuilds_identical_evidence() {
     })
     .await;
     server.stop().await;
+    server
 }
 
 /// The test config with a metric added, a second experiment in the layer and the rollout renamed.

@@ -108,6 +108,8 @@ pub struct Server {
     pub base: String,
     pub config_path: PathBuf,
     pub data_dir: PathBuf,
+    /// The PostgreSQL schema the server stores into, when it does not use the data directory.
+    pub schema: Option<rampart_store::testing::TestSchema>,
     _dir: tempfile::TempDir,
 }
 
@@ -130,10 +132,30 @@ impl Server {
             base: String::new(),
             config_path,
             data_dir,
+            schema: None,
             _dir: dir,
         };
         server.boot().await;
         server
+    }
+
+    /// [`Server::start`] on a fresh PostgreSQL schema instead of the embedded store; None when
+    /// PostgreSQL is not there (and not required).
+    pub async fn start_on_postgres(config: &str) -> Option<Server> {
+        let schema = blocking(rampart_store::testing::TestSchema::create).await?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("rampart.toml");
+        std::fs::write(&config_path, config).expect("config written");
+        let mut server = Server {
+            running: None,
+            base: String::new(),
+            config_path,
+            data_dir: dir.path().join("data"),
+            schema: Some(schema),
+            _dir: dir,
+        };
+        server.boot().await;
+        Some(server)
     }
 
     async fn boot(&mut self) {
@@ -141,6 +163,7 @@ impl Server {
             config_path: self.config_path.clone(),
             data_dir: Some(self.data_dir.clone()),
             listen: Some("127.0.0.1:0".into()),
+            store_url: self.schema.as_ref().map(|s| s.url()),
             ..Default::default()
         })
         .await

@@ -4,7 +4,9 @@ use rampart_core::{Decision, EntityKind, EntityRecord, Millis};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::records::{column, json_column};
+use crate::codec;
 use crate::error::{Result, StoreError};
+use crate::store::{Lease, Step};
 
 const SELECT_ENTITY: &str = "SELECT kind, name, salt, state, updated_at FROM entities";
 
@@ -13,8 +15,7 @@ fn entity_from_row(row: &Row<'_>) -> Result<EntityRecord> {
     let name: String = column(row, 1, T, "name", &"?")?;
     let key = format!("{name:?}");
     let kind: String = column(row, 0, T, "kind", &key)?;
-    let kind = EntityKind::parse(&kind)
-        .ok_or_else(|| StoreError::Corrupt(format!("{T} row {key}: unknown kind {kind:?}")))?;
+    let kind = codec::kind(&kind, T, &key)?;
     let salt: i64 = column(row, 2, T, "salt", &key)?;
     Ok(EntityRecord {
         kind,
@@ -196,8 +197,7 @@ pub(crate) fn decision_from_row(row: &Row<'_>) -> Result<Decision> {
     const T: &str = "decisions";
     let id: i64 = column(row, 0, T, "id", &"?")?;
     let kind: String = column(row, 2, T, "entity_kind", &id)?;
-    let entity_kind = EntityKind::parse(&kind)
-        .ok_or_else(|| StoreError::Corrupt(format!("{T} row {id}: unknown kind {kind:?}")))?;
+    let entity_kind = codec::kind(&kind, T, &id)?;
     Ok(Decision {
         id,
         ts: column(row, 1, T, "ts", &id)?,
@@ -210,4 +210,85 @@ pub(crate) fn decision_from_row(row: &Row<'_>) -> Result<Decision> {
         actor: column(row, 8, T, "actor", &id)?,
         evidence: json_column(row, 9, T, "evidence", &id)?,
     })
+}
+
+/// The database clock in Unix milliseconds, as SQL.
+const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
+pub(crate) fn commit(conn: &mut Connection, step: &Step<'_>) -> Result<Vec<i64>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if let Some(lease) = step.fence {
+        let held = tx
+            .query_row(
+                &format!(
+                    "SELECT 1 FROM leases WHERE name = ?1 AND holder = ?2 AND epoch = ?3 \
+                     AND expires_at > {NOW_MS}"
+                ),
+                params![lease.name, lease.holder, lease.epoch],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !held {
+            return Err(fenced(lease));
+        }
+    }
+    let mut ids = Vec::with_capacity(step.decisions.len());
+    for d in step.decisions {
+        ids.push(append_decision(&tx, d)?);
+    }
+    for record in step.entities {
+        save_entity(&tx, record)?;
+    }
+    tx.commit()?;
+    Ok(ids)
+}
+
+pub(crate) fn fenced(lease: &Lease) -> StoreError {
+    StoreError::Fenced {
+        lease: lease.name.clone(),
+        holder: lease.holder.clone(),
+        epoch: lease.epoch,
+    }
+}
+
+pub(crate) fn acquire_lease(
+    conn: &Connection,
+    name: &str,
+    holder: &str,
+    ttl: std::time::Duration,
+) -> Result<Option<Lease>> {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    // A renewal inside the holding keeps the epoch; any new holding takes the next one.
+    let epoch: Option<i64> = conn
+        .query_row(
+            &format!(
+                "INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?1, ?2, 1, {NOW_MS} + ?3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 epoch = CASE WHEN leases.holder = excluded.holder AND leases.expires_at > {NOW_MS} \
+                     THEN leases.epoch ELSE leases.epoch + 1 END, \
+                 expires_at = excluded.expires_at \
+                 WHERE leases.holder = excluded.holder OR leases.expires_at <= {NOW_MS} \
+                 RETURNING epoch"
+            ),
+            params![name, holder, ttl_ms],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(epoch.map(|epoch| Lease {
+        name: name.to_owned(),
+        holder: holder.to_owned(),
+        epoch,
+    }))
+}
+
+pub(crate) fn release_lease(conn: &Connection, lease: &Lease) -> Result<()> {
+    conn.execute(
+        &format!(
+            "UPDATE leases SET expires_at = {NOW_MS} \
+             WHERE name = ?1 AND holder = ?2 AND epoch = ?3"
+        ),
+        params![lease.name, lease.holder, lease.epoch],
+    )?;
+    Ok(())
 }

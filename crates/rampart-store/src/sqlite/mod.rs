@@ -8,7 +8,7 @@
 //! A UNIQUE index on random event ids rewrites B-tree pages all over the file at every commit and
 //! cuts SQLite's insert rate by about twenty times. So the events table has no index on `id`;
 //! instead the writer keeps the 128-bit xxh3 hash of every stored event id in memory
-//! (see `dedup`), rebuilt at open by scanning the events table. An append checks each event id
+//! (see `crate::dedup`), rebuilt at open by scanning the events table. An append checks each event id
 //! against that set and against the ids earlier in the same call, inserts the fresh records in
 //! one transaction, and adds their hashes to the set only once the commit has succeeded, so a
 //! failed append leaves both the file and the set as they were.
@@ -26,7 +26,6 @@
 //! appends (WAL readers see a snapshot and do not stop the writer). Another process reads the
 //! same directory through [`SqliteReader`], which takes no lock.
 
-mod dedup;
 mod meta;
 mod reader;
 mod records;
@@ -41,10 +40,11 @@ use fs4::fs_std::FileExt;
 use rampart_core::{Decision, EntityKind, EntityRecord, Millis, Record};
 use rusqlite::{Connection, OpenFlags};
 
+pub(crate) use self::meta::fenced;
 pub use self::reader::{Snapshot, SqliteReader, TimeRange};
 use self::records::Log;
 use crate::error::{Result, StoreError};
-use crate::store::{Appended, Store};
+use crate::store::{Appended, Lease, Step, Store};
 
 /// Name of the database file inside the data directory.
 const DB_FILE: &str = "rampart.db";
@@ -197,6 +197,18 @@ impl Store for SqliteStore {
 
     fn decisions(&self, entity: Option<&str>, limit: usize) -> Result<Vec<Decision>> {
         self.read(|conn| meta::decisions(conn, entity, limit))
+    }
+
+    fn commit(&self, step: &Step<'_>) -> Result<Vec<i64>> {
+        meta::commit(&mut self.log().conn, step)
+    }
+
+    fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<Option<Lease>> {
+        meta::acquire_lease(&self.log().conn, name, holder, ttl)
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<()> {
+        meta::release_lease(&self.log().conn, lease)
     }
 }
 

@@ -1,12 +1,12 @@
 //! The ordered log: appending exposures, outcome events and interleaved impressions under one
 //! sequence, and replaying the three tables merged by sequence number.
 
-use rampart_core::config::Attributes;
-use rampart_core::{EntityKind, Exposure, ImpressionRecord, OutcomeEvent, Reason, Record};
+use rampart_core::{Exposure, ImpressionRecord, OutcomeEvent, Record};
 use rusqlite::types::FromSql;
 use rusqlite::{params, Connection, Row, Rows, TransactionBehavior};
 
-use super::dedup::{id_hash, IdSet};
+use crate::codec;
+use crate::dedup::{id_hash, IdSet};
 use crate::error::{Result, StoreError};
 use crate::store::Appended;
 
@@ -98,10 +98,7 @@ impl Log {
             for (index, record) in records.iter().enumerate() {
                 match record {
                     Record::Exposure(x) => {
-                        let (entity_kind, entity_name) = match &x.entity {
-                            Some((kind, name)) => (Some(kind.as_str()), Some(name.as_str())),
-                            None => (None, None),
-                        };
+                        let (entity_kind, entity_name) = codec::entity_columns(&x.entity);
                         insert_exposure.execute(params![
                             seq,
                             x.ts,
@@ -112,7 +109,7 @@ impl Log {
                             entity_kind,
                             entity_name,
                             x.assignment_id as i64,
-                            attributes_json(&x.segments, index)?,
+                            codec::attributes_json(&x.segments, index)?,
                         ])?;
                         exposures += 1;
                     }
@@ -123,13 +120,7 @@ impl Log {
                             duplicates += 1;
                             continue;
                         }
-                        if let Some(v) = e.value.filter(|v| !v.is_finite()) {
-                            // SQLite would store NaN as NULL: refuse rather than change the event.
-                            return Err(StoreError::InvalidRecord {
-                                index,
-                                reason: format!("event {:?} has the non-finite value {v}", e.id),
-                            });
-                        }
+                        codec::check_value(&e.id, e.value, index)?;
                         insert_event.execute(params![
                             seq,
                             e.id,
@@ -138,7 +129,7 @@ impl Log {
                             e.model,
                             e.value,
                             e.ts,
-                            attributes_json(&e.attributes, index)?,
+                            codec::attributes_json(&e.attributes, index)?,
                         ])?;
                     }
                     Record::Impression(m) => {
@@ -149,8 +140,8 @@ impl Log {
                             m.experiment,
                             m.unit,
                             m.impression_id,
-                            to_json(&m.impression, index, "impression")?,
-                            to_json(&m.variants, index, "variants")?,
+                            codec::to_json(&m.impression, index, "impression")?,
+                            codec::to_json(&m.variants, index, "variants")?,
                         ])?;
                     }
                 }
@@ -170,23 +161,6 @@ impl Log {
             duplicates,
         })
     }
-}
-
-fn to_json<T: serde::Serialize>(value: &T, index: usize, what: &str) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::InvalidRecord {
-        index,
-        reason: format!("the {what} cannot be written as JSON: {e}"),
-    })
-}
-
-fn attributes_json(attributes: &Attributes, index: usize) -> Result<String> {
-    if attributes.is_empty() {
-        return Ok("{}".to_owned());
-    }
-    serde_json::to_string(attributes).map_err(|e| StoreError::InvalidRecord {
-        index,
-        reason: format!("attributes cannot be written as JSON: {e}"),
-    })
 }
 
 /// Calls `f` with every record of seq >= `from_seq`, the three tables merged by seq, from one
@@ -272,11 +246,7 @@ pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
     key: &dyn std::fmt::Display,
 ) -> Result<T> {
     let text: String = column(row, index, table, name, key)?;
-    serde_json::from_str(&text).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "{table} row {key}: column {name} is not valid JSON: {e}"
-        ))
-    })
+    codec::from_json(&text, table, name, key)
 }
 
 fn exposure_from_row(row: &Row<'_>) -> Result<(i64, Record)> {
@@ -296,24 +266,10 @@ pub(crate) fn exposure_row(row: &Row<'_>) -> Result<(i64, Exposure)> {
     const T: &str = "exposures";
     let seq: i64 = column(row, 0, T, "seq", &"?")?;
     let reason: String = column(row, 5, T, "reason", &seq)?;
-    let reason = Reason::parse(&reason)
-        .ok_or_else(|| StoreError::Corrupt(format!("{T} row {seq}: unknown reason {reason:?}")))?;
+    let reason = codec::reason(&reason, T, &seq)?;
     let entity_kind: Option<String> = column(row, 6, T, "entity_kind", &seq)?;
     let entity_name: Option<String> = column(row, 7, T, "entity_name", &seq)?;
-    let entity = match (entity_kind, entity_name) {
-        (None, None) => None,
-        (Some(kind), Some(name)) => {
-            let kind = EntityKind::parse(&kind).ok_or_else(|| {
-                StoreError::Corrupt(format!("{T} row {seq}: unknown entity kind {kind:?}"))
-            })?;
-            Some((kind, name))
-        }
-        _ => {
-            return Err(StoreError::Corrupt(format!(
-                "{T} row {seq}: entity_kind and entity_name must both be set or both be null"
-            )))
-        }
-    };
+    let entity = codec::entity(entity_kind, entity_name, T, &seq)?;
     let assignment_id: i64 = column(row, 8, T, "assignment_id", &seq)?;
     let exposure = Exposure {
         ts: column(row, 1, T, "ts", &seq)?,

@@ -75,6 +75,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         impression TEXT NOT NULL,
         variants TEXT NOT NULL
     );",
+    // 3: leases (who decides, and in which epoch); `expires_at` in Unix milliseconds.
+    "CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        epoch BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.
@@ -125,7 +132,7 @@ mod tests {
     #[test]
     fn migrations_apply_once() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2]);
+        assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2, 3]);
         assert_eq!(migrate(&mut conn).unwrap(), Vec::<i64>::new());
         let tables: i64 = conn
             .query_row(
@@ -147,13 +154,13 @@ mod tests {
         )
         .unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), vec![2]);
+        assert_eq!(migrate(&mut conn).unwrap(), vec![2, 3]);
         let version: i64 = conn
             .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
                 r.get(0)
             })
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
     }
 
     #[test]

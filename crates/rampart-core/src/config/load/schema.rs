@@ -226,7 +226,10 @@ pub(super) const CONFIG: Shape = Shape::Table(&[
     opt("webhooks", Shape::List(&WEBHOOK)),
     opt("auth", Shape::Table(AUTH)),
     opt("prometheus", Shape::Table(PROMETHEUS)),
+    opt("store", Shape::Table(STORE)),
 ]);
+
+const STORE: &[Field] = &[opt("url", Shape::Str), opt("url_env", Shape::Str)];
 
 const PROMETHEUS: &[Field] = &[
     req("url", Shape::Str),
@@ -494,7 +497,8 @@ mod tests {
                 "salt": "s", "renamed_from": "q" }],
             "segments": ["s"],
             "webhooks": [{ "url": "http://x", "url_env": "U", "url_file": "u", "events": ["completed"], "format": "slack" }],
-            "prometheus": { "url": "http://p:9090", "timeout": "2s", "token_file": "t", "token_env": "T" }
+            "prometheus": { "url": "http://p:9090", "timeout": "2s", "token_file": "t", "token_env": "T" },
+            "store": { "url": "postgres://db/r", "url_env": "U" }
         })
     }
 
