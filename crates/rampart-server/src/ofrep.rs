@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 use crate::app::{decide_in, AssignRequest, Shared};
 use crate::auth::Caller;
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiPath};
 use crate::live::Live;
 
 pub fn routes() -> Router<Arc<Shared>> {
@@ -285,7 +285,7 @@ fn failure_of(key: &str, e: ApiError) -> Failure {
 async fn evaluate(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let ctx = match parse_request(body) {
