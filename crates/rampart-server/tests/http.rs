@@ -39,6 +39,8 @@ mod proxy;
 mod rollouts;
 #[path = "http/schema.rs"]
 mod schema;
+#[path = "http/schemathesis.rs"]
+mod schemathesis;
 #[path = "http/verdict.rs"]
 mod verdict;
 #[path = "http/webhooks.rs"]
