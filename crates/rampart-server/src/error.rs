@@ -186,11 +186,11 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
                     None if path != "." => path,
                     None => "query".to_string(),
                 };
-                Err(ApiError::bad_request(
-                    "invalid_query",
-                    format!("query parameter {field:?} is not valid: {msg}"),
-                )
-                .with_field(field))
+                let text = match msg.strip_prefix(&format!("unknown field `{field}`, ")) {
+                    Some(accepted) => format!("unknown query parameter {field:?}; {accepted}"),
+                    None => format!("query parameter {field:?} is not valid: {msg}"),
+                };
+                Err(ApiError::bad_request("invalid_query", text).with_field(field))
             }
         }
     }

@@ -35,6 +35,8 @@ mod ops;
 mod prometheus;
 #[path = "http/proxy.rs"]
 mod proxy;
+#[path = "http/rejections.rs"]
+mod rejections;
 #[path = "http/rollouts.rs"]
 mod rollouts;
 #[path = "http/schema.rs"]
