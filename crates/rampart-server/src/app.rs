@@ -700,7 +700,8 @@ async fn evidence(
             Err(ApiError::not_found(format!(
                 "no rollout, experiment or holdout {entity:?}; known: {}",
                 known.join(", ")
-            )))
+            ))
+            .with_field("entity"))
         }
     }
 }

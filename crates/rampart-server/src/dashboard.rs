@@ -122,6 +122,7 @@ async fn asset(
             "no dashboard asset {file:?}; assets: {}",
             known.join(", ")
         ))
+        .with_field("file")
         .into_response();
     };
     let (a, hash) = (&ASSETS[i], &HASHES[i]);

@@ -150,6 +150,7 @@ fn find<'a>(live: &'a Live, name: &str) -> Result<(&'a Experiment, &'a Experimen
                 "no experiment {name:?}; known experiments: {}",
                 known.join(", ")
             ))
+            .with_field("name")
         })
 }
 
@@ -406,6 +407,7 @@ async fn run_command(
 ) -> Result<Json<Value>, ApiError> {
     let cmd = Command::parse(&command).ok_or_else(|| {
         ApiError::not_found(format!("no command {command:?}; valid: start, stop"))
+            .with_field("command")
     })?;
     let body: CommandBody = match &body {
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => CommandBody::default(),

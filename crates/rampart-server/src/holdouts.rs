@@ -46,7 +46,8 @@ async fn show(
         return Err(ApiError::not_found(format!(
             "no holdout {name:?}; known holdouts: {}",
             known.join(", ")
-        )));
+        ))
+        .with_field("name"));
     };
     let (own, others) = {
         let aggregator = s.aggregator.lock().unwrap_or_else(|p| p.into_inner());

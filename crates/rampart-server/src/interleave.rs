@@ -164,6 +164,7 @@ fn interleaving_experiment<'a>(live: &'a Live, name: &str) -> Result<&'a Experim
             "no experiment {name:?}; known experiments: {}",
             known.join(", ")
         ))
+        .with_field("experiment")
     })?;
     let status = live.state.experiments.get(name).map(|s| s.status);
     if status != Some(ExperimentStatus::Running) {

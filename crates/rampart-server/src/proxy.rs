@@ -156,6 +156,7 @@ async fn predict(
             "unknown model {model_name:?}; known models: {}",
             known.join(", ")
         ))
+        .with_field("model")
     })?;
     let max_body = live.config.server.max_body_bytes;
     let (parts, body) = req.into_parts();
@@ -704,6 +705,7 @@ async fn summary(
             "unknown model {model_name:?}; known models: {}",
             known.join(", ")
         ))
+        .with_field("model")
     })?;
     let summary = s.proxy.summary.lock().unwrap_or_else(|p| p.into_inner());
     let seen = summary.model(&model.name);

@@ -117,6 +117,7 @@ async fn run_command(
         ApiError::not_found(format!(
             "no command {command:?}; valid: start, approve, pause, resume, promote, rollback, abort"
         ))
+        .with_field("command")
     })?;
     let body = command_body(body)?;
     let actor = body.actor.unwrap_or_else(|| "api".to_string());

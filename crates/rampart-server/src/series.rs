@@ -38,6 +38,7 @@ async fn series(
             "no rollout, experiment or holdout {entity:?}; known: {}",
             known.join(", ")
         ))
+        .with_field("entity")
     })?;
     let live = s.live.load();
     let metric = match query.metric {

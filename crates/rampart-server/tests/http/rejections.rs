@@ -85,6 +85,35 @@ async fn every_extractor_rejection_is_a_json_error_with_a_field() {
             "entity",
         );
 
+        // Path parameters that name nothing configured name the parameter and the known values.
+        let e = refused(
+            &get(&format!("{base}/v1/rollouts/nope")),
+            404,
+            "not_found",
+            "name",
+        );
+        assert!(message(&e).contains("known rollouts: recs-v2"), "{e}");
+        let e = refused(
+            &post(&format!("{base}/v1/rollouts/recs-v2/jump"), &json!({})),
+            404,
+            "not_found",
+            "command",
+        );
+        assert!(message(&e).contains("valid: start, approve"), "{e}");
+        let e = refused(
+            &get(&format!("{base}/v1/holdouts/nope")),
+            404,
+            "not_found",
+            "name",
+        );
+        assert!(message(&e).contains("known holdouts: global"), "{e}");
+        refused(
+            &get(&format!("{base}/v1/evidence/nope")),
+            404,
+            "not_found",
+            "entity",
+        );
+
         let r = send("DELETE", &format!("{base}/v1/assign"), None);
         let e = error_of(&r, 405, "method_not_allowed");
         assert!(message(&e).contains("method"), "{e}");
