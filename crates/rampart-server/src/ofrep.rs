@@ -285,9 +285,19 @@ fn failure_of(key: &str, e: ApiError) -> Failure {
 async fn evaluate(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
-    ApiPath(key): ApiPath<String>,
+    uri: axum::http::Uri,
+    key: Result<ApiPath<String>, ApiError>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // A key that is not UTF-8 is an OFREP parse error, answered in OFREP's shape like the rest.
+    let key = match key {
+        Ok(ApiPath(k)) => k,
+        Err(e) => {
+            let raw = uri.path().rsplit('/').next().unwrap_or_default();
+            return Failure::new(StatusCode::BAD_REQUEST, ErrorCode::ParseError, e.message)
+                .flag_response(raw);
+        }
+    };
     let ctx = match parse_request(body) {
         Ok(c) => c,
         Err(f) => return f.flag_response(&key),

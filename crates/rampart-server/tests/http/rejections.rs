@@ -114,6 +114,24 @@ async fn every_extractor_rejection_is_a_json_error_with_a_field() {
             "entity",
         );
 
+        // OFREP answers in its own shape, a key that is not UTF-8 included.
+        let r = send(
+            "POST",
+            &format!("{base}/ofrep/v1/evaluate/flags/%FF"),
+            Some("{}"),
+        );
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(r.json["errorCode"], "PARSE_ERROR", "{}", r.text);
+        assert_eq!(r.json["key"], "%FF", "{}", r.text);
+        assert!(
+            r.json["errorDetails"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not valid UTF-8"),
+            "{}",
+            r.text
+        );
+
         let r = send("DELETE", &format!("{base}/v1/assign"), None);
         let e = error_of(&r, 405, "method_not_allowed");
         assert!(message(&e).contains("method"), "{e}");
