@@ -172,6 +172,10 @@ async fn real_responses_validate_against_the_document() {
         let r = check("GET", "/v1/proxy/{model}", "/v1/proxy/scorer", None, READ, 200);
         assert_eq!(r.json["variants"][0]["name"], "s1", "{}", r.text);
         check("POST", "/v1/predict/{model}/{path}", "/v1/predict/nope/score", None, INGEST, 404);
+        let r = call(&base, "POST", "/v1/predict/scorer", Some(&json!({"x": 1})), Some(INGEST));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json["score"], 1, "{}", r.text);
+        check("POST", "/v1/predict/{model}", "/v1/predict/nope", None, INGEST, 404);
         check("GET", "/v1/status", "/v1/status", None, READ, 200);
         // `conversion` has a maturity: the rollout keeps cohorts once its exposures are folded.
         for i in 0..20 {
