@@ -88,11 +88,17 @@ pub fn plan_call(model: &Model, assigned: &str) -> CallPlan {
     }
 }
 
-/// The upstream URL: the endpoint, `/`, the rest of the caller's path, and its query.
+/// The upstream URL: the endpoint, `/`, the rest of the caller's path, and its query. A call
+/// with no path after the model goes to the endpoint exactly as configured.
 pub fn upstream_url(endpoint: &str, path: &str, query: Option<&str>) -> String {
-    let mut url = endpoint.trim_end_matches('/').to_string();
-    url.push('/');
-    url.push_str(path.trim_start_matches('/'));
+    let mut url = if path.is_empty() {
+        endpoint.to_string()
+    } else {
+        let mut url = endpoint.trim_end_matches('/').to_string();
+        url.push('/');
+        url.push_str(path.trim_start_matches('/'));
+        url
+    };
     if let Some(q) = query.filter(|q| !q.is_empty()) {
         url.push('?');
         url.push_str(q);
@@ -405,7 +411,16 @@ mod tests {
             upstream_url("http://b:2/api", "v1/predict", None),
             "http://b:2/api/v1/predict"
         );
-        assert_eq!(upstream_url("http://b:2", "", Some("")), "http://b:2/");
+        // No path after the model: the endpoint as configured.
+        assert_eq!(upstream_url("http://b:2", "", Some("")), "http://b:2");
+        assert_eq!(
+            upstream_url("http://b:2/api/score", "", None),
+            "http://b:2/api/score"
+        );
+        assert_eq!(
+            upstream_url("http://b:2/api/", "", Some("x=1")),
+            "http://b:2/api/?x=1"
+        );
     }
 
     #[test]

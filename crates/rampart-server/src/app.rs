@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{load_tokens, Caller, Tokens};
 use crate::clock::{now_ms, parse_rfc3339};
-use crate::error::ApiError;
+use crate::error::{parse_json, ApiError, ApiPath};
 use crate::live::{apply_config, Live};
 use crate::telemetry::{Gauges, RolloutGauges, Telemetry};
 use crate::writer::Writer;
@@ -34,7 +34,24 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Events stamped further ahead than this are refused (clock skew allowance).
 const MAX_FUTURE_MS: Millis = 5 * 60 * 1000;
+/// The longest `unit`, event `id` and `type`, in characters (not bytes).
 pub(crate) const MAX_ID_LEN: usize = 256;
+
+/// Whether `text` is 1 to [`MAX_ID_LEN`] characters long.
+pub(crate) fn id_len_ok(text: &str) -> bool {
+    !text.is_empty() && text.chars().count() <= MAX_ID_LEN
+}
+
+/// The configured models a holdout covers: its list, or every model when it names none.
+pub(crate) fn holdout_models(
+    h: &rampart_core::config::Holdout,
+    config: &rampart_core::config::Config,
+) -> Vec<String> {
+    match &h.models {
+        Some(m) => m.clone(),
+        None => config.models.iter().map(|m| m.name.clone()).collect(),
+    }
+}
 
 /// What every handler can reach.
 pub struct Shared {
@@ -236,22 +253,27 @@ pub fn router(shared: Arc<Shared>, max_body: usize) -> Router {
     crate::edge::layered(api, telemetry, timeouts)
 }
 
-/// Reads a JSON body into `T`, with our error shape for every way it can fail.
-pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(
+/// Reads a JSON object body into `T`, with our error shape for every way it can fail.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
-    let bytes = body.map_err(|r| {
+    parse_json(&read_body(body)?, None)
+}
+
+/// The body's bytes, or the error for a body too large or cut short.
+pub(crate) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "request body exceeds server.max_body_bytes",
             )
+            .with_field("body")
         } else {
-            ApiError::bad_request("unreadable_body", r.body_text())
+            ApiError::bad_request("unreadable_body", r.body_text()).with_field("body")
         }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::from_json(&e))
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -309,22 +331,12 @@ async fn assign_batch(
     Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes: Bytes = match body {
-        Ok(b) => b,
-        Err(r) => return Err(parse_body::<Value>(Err(r)).unwrap_err()),
-    };
-    let batch: AssignBatch = serde_json::from_slice(&bytes).map_err(|e| ApiError::from_json(&e))?;
+    let bytes = read_body(body)?;
+    let batch: AssignBatch = parse_json(&bytes, None)?;
     let mut out = Vec::with_capacity(batch.requests.len());
     let mut exposures = Vec::with_capacity(batch.requests.len());
     for (i, raw) in batch.requests.iter().enumerate() {
-        let req: AssignRequest = serde_json::from_str(raw.get()).map_err(|e| {
-            let mut err = ApiError::from_json(&e);
-            err.field = Some(match err.field.take() {
-                Some(f) => format!("requests[{i}].{f}"),
-                None => format!("requests[{i}]"),
-            });
-            err
-        })?;
+        let req: AssignRequest = parse_json(raw.get().as_bytes(), Some(&format!("requests[{i}]")))?;
         let (resp, exposure) = decide(&s, req, Some(i), caller)?;
         out.push(resp);
         exposures.push(exposure);
@@ -383,11 +395,14 @@ pub(crate) fn decide_in(
     let id = s.assignment_id();
     let unit = match (kind, req.unit) {
         (UnitKind::Request, None) => format!("{id:016x}"),
-        (_, Some(u)) if !u.is_empty() && u.len() <= MAX_ID_LEN => u,
-        (_, Some(_)) => {
+        (_, Some(u)) if id_len_ok(&u) => u,
+        (_, Some(u)) => {
             return Err(ApiError::bad_request(
                 "invalid_unit",
-                format!("unit must be 1 to {MAX_ID_LEN} characters"),
+                format!(
+                    "unit must be 1 to {MAX_ID_LEN} characters; this one has {}",
+                    u.chars().count()
+                ),
             )
             .with_field(at("unit")))
         }
@@ -482,28 +497,19 @@ struct EventIn {
     model: String,
     #[serde(default)]
     value: Option<f64>,
+    /// Unix milliseconds or RFC 3339 text; read as JSON so a wrong kind gets our message.
     #[serde(default)]
-    ts: Option<TsIn>,
+    ts: Option<Value>,
     #[serde(default)]
     attributes: Option<Map<String, Value>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum TsIn {
-    Millis(i64),
-    Text(String),
 }
 
 async fn events(
     State(s): State<Arc<Shared>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let bytes = match body {
-        Ok(b) => Ok(b),
-        Err(r) => Err(parse_body::<Value>(Err(r)).unwrap_err()),
-    }?;
-    let batch: EventBatch = serde_json::from_slice(&bytes).map_err(|e| ApiError::from_json(&e))?;
+    let bytes = read_body(body)?;
+    let batch: EventBatch = parse_json(&bytes, None)?;
     if batch.events.is_empty() {
         return Err(
             ApiError::bad_request("empty_batch", "events must hold at least one event")
@@ -546,15 +552,23 @@ async fn events(
 
 /// Checks one event; on failure says which field and why.
 fn check_event(raw: &str, live: &Live, now: Millis) -> Result<OutcomeEvent, (String, String)> {
-    let e: EventIn = serde_json::from_str(raw).map_err(|err| {
-        let api = ApiError::from_json(&err);
-        (api.field.unwrap_or_default(), err.to_string())
+    if !raw.trim_start().starts_with('{') {
+        return Err((String::new(), "an event must be a JSON object ({\"id\": ..., \"type\": ..., \"unit\": ..., \"model\": ...})".to_string()));
+    }
+    let e: EventIn = parse_json(raw.as_bytes(), None).map_err(|err| {
+        (
+            err.field.filter(|f| f != "body").unwrap_or_default(),
+            err.message,
+        )
     })?;
     let text_field = |name: &str, v: &str| -> Result<(), (String, String)> {
-        if v.is_empty() || v.len() > MAX_ID_LEN {
+        if !id_len_ok(v) {
             return Err((
                 name.to_string(),
-                format!("{name} must be 1 to {MAX_ID_LEN} characters"),
+                format!(
+                    "{name} must be 1 to {MAX_ID_LEN} characters; this one has {}",
+                    v.chars().count()
+                ),
             ));
         }
         Ok(())
@@ -579,11 +593,16 @@ fn check_event(raw: &str, live: &Live, now: Millis) -> Result<OutcomeEvent, (Str
         }
     }
     let ts = match e.ts {
-        None => now,
-        Some(TsIn::Millis(ms)) => ms,
-        Some(TsIn::Text(t)) => parse_rfc3339(&t).ok_or_else(|| {
+        None | Some(Value::Null) => now,
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+            ("ts".to_string(), format!("ts {n} is not whole Unix milliseconds; send an integer such as 1769860800000 or RFC 3339 text such as \"2026-01-31T12:00:00Z\""))
+        })?,
+        Some(Value::String(t)) => parse_rfc3339(&t).ok_or_else(|| {
             ("ts".to_string(), format!("ts {t:?} is neither Unix milliseconds nor RFC 3339 (e.g. 2026-01-31T12:00:00Z)"))
         })?,
+        Some(other) => {
+            return Err(("ts".to_string(), format!("ts must be Unix milliseconds (an integer) or RFC 3339 text (e.g. \"2026-01-31T12:00:00Z\"); found {other}")))
+        }
     };
     if ts > now + MAX_FUTURE_MS {
         return Err((
@@ -660,7 +679,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Json<Value> {
     let holdouts: Vec<Value> = c
         .holdouts
         .iter()
-        .map(|h| json!({"name": h.name, "percent": h.percent, "models": h.models}))
+        .map(|h| json!({"name": h.name, "percent": h.percent, "models": holdout_models(h, c)}))
         .collect();
     // Kinds and goals, so readers (the dashboard) can format and colour values.
     let metrics: Vec<Value> = c
@@ -677,7 +696,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Json<Value> {
 
 async fn evidence(
     State(s): State<Arc<Shared>>,
-    Path(entity): Path<String>,
+    ApiPath(entity): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let ev = s
         .aggregator
@@ -697,7 +716,8 @@ async fn evidence(
             Err(ApiError::not_found(format!(
                 "no rollout, experiment or holdout {entity:?}; known: {}",
                 known.join(", ")
-            )))
+            ))
+            .with_field("entity"))
         }
     }
 }

@@ -40,6 +40,7 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/v1/assign/batch", Access::Needs(Role::Ingest)),
     ("POST", "/v1/events", Access::Needs(Role::Ingest)),
     ("POST", "/v1/interleave", Access::Needs(Role::Ingest)),
+    ("POST", "/v1/predict/{model}", Access::Needs(Role::Ingest)),
     (
         "POST",
         "/v1/predict/{model}/{*path}",

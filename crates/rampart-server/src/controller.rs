@@ -233,6 +233,7 @@ pub fn unknown_rollout(live: &Live, name: &str) -> ApiError {
         "no rollout {name:?}; known rollouts: {}",
         known.join(", ")
     ))
+    .with_field("name")
 }
 
 /// Carries out a step: log, persist, swap traffic, notify — in that order.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::LazyLock;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query};
+use axum::extract::Query;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -112,7 +112,7 @@ struct Version {
 }
 
 async fn asset(
-    Path(file): Path<String>,
+    crate::error::ApiPath(file): crate::error::ApiPath<String>,
     version: Result<Query<Version>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
@@ -122,6 +122,7 @@ async fn asset(
             "no dashboard asset {file:?}; assets: {}",
             known.join(", ")
         ))
+        .with_field("file")
         .into_response();
     };
     let (a, hash) = (&ASSETS[i], &HASHES[i]);

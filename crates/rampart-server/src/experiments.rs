@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use crate::app::{parse_body, Shared};
 use crate::clock::now_ms;
 use crate::effects::{persist_step, swap_state};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiPath};
 use crate::live::Live;
 
 /// The report and verdict of the controller's last look at one experiment.
@@ -150,6 +150,7 @@ fn find<'a>(live: &'a Live, name: &str) -> Result<(&'a Experiment, &'a Experimen
                 "no experiment {name:?}; known experiments: {}",
                 known.join(", ")
             ))
+            .with_field("name")
         })
 }
 
@@ -383,7 +384,7 @@ async fn list(State(s): State<Arc<Shared>>) -> Json<Value> {
 
 async fn show(
     State(s): State<Arc<Shared>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let live = s.live.load_full();
     Ok(Json(detail(&s, &live, &name)?))
@@ -401,11 +402,12 @@ struct CommandBody {
 
 async fn run_command(
     State(s): State<Arc<Shared>>,
-    Path((name, command)): Path<(String, String)>,
+    ApiPath((name, command)): ApiPath<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let cmd = Command::parse(&command).ok_or_else(|| {
         ApiError::not_found(format!("no command {command:?}; valid: start, stop"))
+            .with_field("command")
     })?;
     let body: CommandBody = match &body {
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => CommandBody::default(),

@@ -3,16 +3,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use rampart_core::experiment::holdout_report;
 use rampart_core::EntityKind;
 use serde_json::{json, Value};
 
-use crate::app::Shared;
+use crate::app::{holdout_models, Shared};
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiPath};
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -26,14 +26,14 @@ async fn list(State(s): State<Arc<Shared>>) -> Json<Value> {
         .config
         .holdouts
         .iter()
-        .map(|h| json!({ "name": h.name, "percent": h.percent, "models": h.models }))
+        .map(|h| json!({ "name": h.name, "percent": h.percent, "models": holdout_models(h, &live.config) }))
         .collect();
     Json(json!({ "holdouts": all }))
 }
 
 async fn show(
     State(s): State<Arc<Shared>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let live = s.live.load_full();
     let Some(holdout) = live.config.holdouts.iter().find(|h| h.name == name) else {
@@ -46,7 +46,8 @@ async fn show(
         return Err(ApiError::not_found(format!(
             "no holdout {name:?}; known holdouts: {}",
             known.join(", ")
-        )));
+        ))
+        .with_field("name"));
     };
     let (own, others) = {
         let aggregator = s.aggregator.lock().unwrap_or_else(|p| p.into_inner());
@@ -68,7 +69,7 @@ async fn show(
     Ok(Json(json!({
         "name": holdout.name,
         "percent": holdout.percent,
-        "models": holdout.models,
+        "models": holdout_models(holdout, &live.config),
         "report": report,
     })))
 }

@@ -164,6 +164,7 @@ fn interleaving_experiment<'a>(live: &'a Live, name: &str) -> Result<&'a Experim
             "no experiment {name:?}; known experiments: {}",
             known.join(", ")
         ))
+        .with_field("experiment")
     })?;
     let status = live.state.experiments.get(name).map(|s| s.status);
     if status != Some(ExperimentStatus::Running) {
@@ -228,7 +229,7 @@ fn check_rankings(
             let Some(id) = item.as_str() else {
                 return Err(bad(at, "an item id must be a string".to_string()));
             };
-            if id.is_empty() || id.len() > MAX_ID_LEN {
+            if !crate::app::id_len_ok(id) {
                 return Err(bad(
                     at,
                     format!("an item id must be 1 to {MAX_ID_LEN} characters"),
@@ -257,7 +258,7 @@ fn unit_of(
     let kind = live.assigner.unit_kind(&experiment.model);
     match (kind, unit) {
         (Some(UnitKind::Request), None) => Ok(generate()),
-        (_, Some(u)) if !u.is_empty() && u.len() <= MAX_ID_LEN => Ok(u),
+        (_, Some(u)) if crate::app::id_len_ok(&u) => Ok(u),
         (_, Some(_)) => Err(ApiError::bad_request(
             "invalid_unit",
             format!("unit must be 1 to {MAX_ID_LEN} characters"),

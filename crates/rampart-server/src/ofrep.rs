@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 use crate::app::{decide_in, AssignRequest, Shared};
 use crate::auth::Caller;
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiPath};
 use crate::live::Live;
 
 pub fn routes() -> Router<Arc<Shared>> {
@@ -285,9 +285,19 @@ fn failure_of(key: &str, e: ApiError) -> Failure {
 async fn evaluate(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
-    Path(key): Path<String>,
+    uri: axum::http::Uri,
+    key: Result<ApiPath<String>, ApiError>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // A key that is not UTF-8 is an OFREP parse error, answered in OFREP's shape like the rest.
+    let key = match key {
+        Ok(ApiPath(k)) => k,
+        Err(e) => {
+            let raw = uri.path().rsplit('/').next().unwrap_or_default();
+            return Failure::new(StatusCode::BAD_REQUEST, ErrorCode::ParseError, e.message)
+                .flag_response(raw);
+        }
+    };
     let ctx = match parse_request(body) {
         Ok(c) => c,
         Err(f) => return f.flag_response(&key),

@@ -1,4 +1,4 @@
-//! The model proxy: `POST /v1/predict/{model}/{*path}` assigns the caller's unit exactly as
+//! The model proxy: `POST /v1/predict/{model}[/{*path}]` assigns the caller's unit exactly as
 //! `/v1/assign` does, forwards the call to the assigned variant's endpoint over a pooled HTTP/1
 //! client, streams the answer back with `X-Rampart-Variant`, and turns every call into outcome
 //! events (`response`, `error`) so latency and error gates need no client change. It can fall
@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -38,7 +38,7 @@ use tokio::sync::{oneshot, Semaphore};
 use crate::app::{decide, AssignRequest, Shared, MAX_ID_LEN};
 use crate::auth::Caller;
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiPath};
 use crate::telemetry::CallClass;
 
 /// The unit key of a proxied call.
@@ -55,6 +55,8 @@ const POOL_IDLE_PER_HOST: usize = 256;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
+        // With nothing after the model the call goes to the endpoint as configured.
+        .route("/v1/predict/{model}", post(predict))
         .route("/v1/predict/{model}/{*path}", post(predict))
         .route("/v1/proxy/{model}", get(summary))
 }
@@ -127,10 +129,23 @@ struct Outgoing {
     headers: HeaderMap,
 }
 
+/// The model the call names; the rest of the path is taken raw from the URI (see [`rest_of_path`]).
+#[derive(Debug, serde::Deserialize)]
+struct PredictPath {
+    model: String,
+}
+
+/// What follows `/v1/predict/{model}/` in the request path, as the caller sent it (still
+/// percent-encoded, so the upstream request line stays valid); empty for `/v1/predict/{model}`.
+fn rest_of_path(path: &str) -> &str {
+    let after = path.strip_prefix("/v1/predict/").unwrap_or_default();
+    after.split_once('/').map_or("", |(_, rest)| rest)
+}
+
 async fn predict(
     State(s): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
-    Path((model_name, path)): Path<(String, String)>,
+    ApiPath(PredictPath { model: model_name }): ApiPath<PredictPath>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let live = s.live.load_full();
@@ -140,6 +155,7 @@ async fn predict(
             "unknown model {model_name:?}; known models: {}",
             known.join(", ")
         ))
+        .with_field("model")
     })?;
     let max_body = live.config.server.max_body_bytes;
     let (parts, body) = req.into_parts();
@@ -206,7 +222,7 @@ async fn predict(
     }
     let out = Outgoing {
         method: parts.method.clone(),
-        path,
+        path: rest_of_path(parts.uri.path()).to_string(),
         query: parts.uri.query().map(str::to_string),
         headers: forward_headers(&parts.headers, s.tokens.load().is_on()),
     };
@@ -644,7 +660,7 @@ impl Drop for Tee {
 /// calls did (from the proxy's stored events, so counts survive restarts).
 async fn summary(
     State(s): State<Arc<Shared>>,
-    Path(model_name): Path<String>,
+    ApiPath(model_name): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let live = s.live.load();
     let model = live.config.model(&model_name).ok_or_else(|| {
@@ -653,6 +669,7 @@ async fn summary(
             "unknown model {model_name:?}; known models: {}",
             known.join(", ")
         ))
+        .with_field("model")
     })?;
     let summary = s.proxy.summary.lock().unwrap_or_else(|p| p.into_inner());
     let seen = summary.model(&model.name);

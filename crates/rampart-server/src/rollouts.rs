@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rampart_core::config::Rollout;
@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::app::{parse_body, Shared};
 use crate::clock::now_ms;
 use crate::controller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiPath, ApiQuery};
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -81,7 +81,7 @@ async fn list(State(s): State<Arc<Shared>>) -> Json<Value> {
 
 async fn show(
     State(s): State<Arc<Shared>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let live = s.live.load();
     let r = live
@@ -110,13 +110,14 @@ fn command_body(body: Result<Bytes, BytesRejection>) -> Result<CommandBody, ApiE
 
 async fn run_command(
     State(s): State<Arc<Shared>>,
-    Path((name, command)): Path<(String, String)>,
+    ApiPath((name, command)): ApiPath<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let cmd = Command::parse(&command).ok_or_else(|| {
         ApiError::not_found(format!(
             "no command {command:?}; valid: start, approve, pause, resume, promote, rollback, abort"
         ))
+        .with_field("command")
     })?;
     let body = command_body(body)?;
     let actor = body.actor.unwrap_or_else(|| "api".to_string());
@@ -157,7 +158,11 @@ async fn kill(
     Ok(Json(json!({ "rolled_back": rolled_back })))
 }
 
+/// The most decisions one request lists.
+const MAX_DECISIONS: usize = 100_000;
+
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DecisionQuery {
     entity: Option<String>,
     limit: Option<usize>,
@@ -165,10 +170,17 @@ struct DecisionQuery {
 
 async fn decisions(
     State(s): State<Arc<Shared>>,
-    Query(q): Query<DecisionQuery>,
+    ApiQuery(q): ApiQuery<DecisionQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let store = s.store.clone();
-    let limit = q.limit.unwrap_or(1_000).min(100_000);
+    let limit = q.limit.unwrap_or(1_000);
+    if limit > MAX_DECISIONS {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit is {limit}; it must be 0 to {MAX_DECISIONS}"),
+        )
+        .with_field("limit"));
+    }
     let list = tokio::task::spawn_blocking(move || store.decisions(q.entity.as_deref(), limit))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use rampart_core::evidence::{compute_series, series_metrics, Series, SeriesError};
@@ -13,7 +12,7 @@ use rampart_core::{Config, EntityKind};
 use serde::Deserialize;
 
 use crate::app::Shared;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiPath, ApiQuery};
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new().route("/v1/series/{entity}", get(series))
@@ -26,10 +25,9 @@ struct SeriesQuery {
 
 async fn series(
     State(s): State<Arc<Shared>>,
-    Path(entity): Path<String>,
-    query: Result<Query<SeriesQuery>, QueryRejection>,
+    ApiPath(entity): ApiPath<String>,
+    ApiQuery(query): ApiQuery<SeriesQuery>,
 ) -> Result<Json<Series>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let (evidence, known) = {
         let aggregator = s.aggregator.lock().unwrap_or_else(|p| p.into_inner());
         let known: Vec<String> = aggregator.entities().map(str::to_string).collect();
@@ -40,6 +38,7 @@ async fn series(
             "no rollout, experiment or holdout {entity:?}; known: {}",
             known.join(", ")
         ))
+        .with_field("entity")
     })?;
     let live = s.live.load();
     let metric = match query.metric {

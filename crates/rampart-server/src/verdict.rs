@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use rampart_core::analysis::GateVerdict;
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::app::Shared;
 use crate::controller::unknown_rollout;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiPath};
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new().route("/v1/rollouts/{name}/verdict", get(verdict))
@@ -22,7 +22,7 @@ pub fn routes() -> Router<Arc<Shared>> {
 
 async fn verdict(
     State(s): State<Arc<Shared>>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let live = s.live.load();
     let rollout = live

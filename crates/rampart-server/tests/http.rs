@@ -37,10 +37,14 @@ mod ops;
 mod prometheus;
 #[path = "http/proxy.rs"]
 mod proxy;
+#[path = "http/rejections.rs"]
+mod rejections;
 #[path = "http/rollouts.rs"]
 mod rollouts;
 #[path = "http/schema.rs"]
 mod schema;
+#[path = "http/schemathesis.rs"]
+mod schemathesis;
 #[path = "http/verdict.rs"]
 mod verdict;
 #[path = "http/webhooks.rs"]

@@ -88,10 +88,12 @@ autostart = false
 /// Starts the auth test server, with the operate and admin tokens in its token file and a model
 /// server for `scorer` that answers every POST with `{"score": 1}`.
 pub async fn start_with_auth() -> Server {
-    let model_server = crate::support::spawn_upstream(axum::Router::new().route(
-        "/{*path}",
-        axum::routing::post(|| async { axum::Json(json!({"score": 1})) }),
-    ))
+    let score = || async { axum::Json(json!({"score": 1})) };
+    let model_server = crate::support::spawn_upstream(
+        axum::Router::new()
+            .route("/", axum::routing::post(score))
+            .route("/{*path}", axum::routing::post(score)),
+    )
     .await;
     let config = AUTH_CONFIG.replace("http://upstream.invalid", &model_server);
     Server::start_with(&config, |dir| {
@@ -112,6 +114,7 @@ const MATRIX: &[(&str, &str, Option<Role>)] = &[
     ("POST", "/v1/assign/batch", Some(Role::Ingest)),
     ("POST", "/v1/events", Some(Role::Ingest)),
     ("POST", "/v1/interleave", Some(Role::Ingest)),
+    ("POST", "/v1/predict/{model}", Some(Role::Ingest)),
     ("POST", "/v1/predict/{model}/{*path}", Some(Role::Ingest)),
     ("GET", "/v1/status", Some(Role::Read)),
     ("GET", "/v1/evidence/{entity}", Some(Role::Read)),
@@ -210,6 +213,7 @@ fn request(method: &str, route: &str, turn: usize) -> (String, Option<Value>) {
             (route.into(), Some(json!({"context": {"targetingKey": id}})))
         }
         ("GET", "/assets/{file}") => ("/assets/dashboard.js".into(), None),
+        ("POST", "/v1/predict/{model}") => ("/v1/predict/scorer".into(), Some(json!({"x": 1}))),
         ("POST", "/v1/predict/{model}/{*path}") => {
             ("/v1/predict/scorer/score".into(), Some(json!({"x": 1})))
         }

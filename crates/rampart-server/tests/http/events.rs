@@ -47,12 +47,12 @@ async fn one_invalid_event_refuses_the_whole_batch_and_every_problem_is_listed()
         let invalid: Vec<(String, &str, &str)> = vec![
             (
                 r#"{"id": "bad-0", "type": "order", "unit": "u", "model": "checkout-recs", "value": 1e999}"#.into(),
-                "",
+                "value",
                 "out of range",
             ),
             (
                 r#"{"id": "bad-1", "type": "order", "unit": "u", "model": "checkout-recs", "value": "3"}"#.into(),
-                "",
+                "value",
                 "invalid type",
             ),
             (

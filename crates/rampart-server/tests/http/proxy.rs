@@ -688,3 +688,49 @@ async fn proxy_latency_reaches_the_evidence_and_the_summary_survives_a_restart()
     );
     server.stop().await;
 }
+
+/// A model server that answers every POST with the path and query it received.
+async fn echo_path(uri: Uri) -> Json<Value> {
+    Json(json!({ "received": uri.path_and_query().map(|p| p.as_str().to_string()) }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_naming_the_model_alone_goes_to_the_endpoint_as_configured() {
+    let upstream = spawn_upstream(Router::new().fallback(post(echo_path))).await;
+    let config = format!(
+        r#"
+[[models]]
+name = "scorer"
+unit = "request"
+variants = [{{ name = "s1", endpoint = "{upstream}/api/score" }}]
+"#
+    );
+    let mut server = Server::start(&config).await;
+    let base = server.base.clone();
+    blocking(move || {
+        let call = |path: &str| {
+            let r = crate::support::send("POST", &format!("{base}{path}"), Some("{\"x\": 1}"));
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            r.json["received"].as_str().unwrap_or_default().to_string()
+        };
+        assert_eq!(call("/v1/predict/scorer"), "/api/score");
+        assert_eq!(call("/v1/predict/scorer?v=2"), "/api/score?v=2");
+        assert_eq!(call("/v1/predict/scorer/batch"), "/api/score/batch");
+        // The rest of the path reaches the model server as the caller spelled it.
+        assert_eq!(
+            call("/v1/predict/scorer/a/b%20c/%C3%A9?q=1"),
+            "/api/score/a/b%20c/%C3%A9?q=1"
+        );
+        let r = crate::support::send("POST", &format!("{base}/v1/predict/nope"), Some("{}"));
+        let e = error_of(&r, 404, "not_found");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("known models: scorer"),
+            "{e}"
+        );
+    })
+    .await;
+    server.stop().await;
+}
