@@ -201,9 +201,17 @@ fn serve(config: PathBuf, data_dir: Option<PathBuf>, listen: Option<String>) -> 
 }
 
 fn validate(file: &std::path::Path) -> ExitCode {
-    match rampart_core::config::load_file(file) {
-        Ok(_) => {
-            println!("ok");
+    match rampart_core::config::check_file(file) {
+        Ok(loaded) => {
+            // Warnings do not fail validation: the config is valid, just probably not meant.
+            for w in &loaded.warnings {
+                println!("warning: {w}");
+            }
+            if loaded.warnings.is_empty() {
+                println!("ok");
+            } else {
+                println!("ok, with {} warning(s)", loaded.warnings.len());
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

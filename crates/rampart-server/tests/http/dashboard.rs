@@ -48,6 +48,7 @@ variants = [{ name = "bm25" }, { name = "neural" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[metrics]]
 name = "clicks"
@@ -67,7 +68,7 @@ baseline = "v1"
 candidate = "v2"
 salt = "dash-rollout"
 stages = [{ traffic = 20, min_duration = "1h" }, { traffic = 100 }]
-gates = [{ metric = "conversion", compare = "control", margin = -0.05 }]
+gates = [{ metric = "conversion", compare = "control", max_worsening = "5%" }]
 
 [[experiments]]
 name = "price-test"
