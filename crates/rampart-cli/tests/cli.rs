@@ -12,6 +12,7 @@ mod commands;
 mod demo;
 mod durability;
 mod export;
+mod gates;
 mod plan;
 mod report;
 mod rollouts;
