@@ -2185,3 +2185,17 @@ fn doc_configs_carry_no_warnings_and_no_old_keys() {
         blocks.len()
     );
 }
+
+#[test]
+fn an_experiment_metric_without_goal_is_warned_about() {
+    let text = experiment_with("primary = \"conversion\"", "primary = \"ctr\"");
+    let w = warnings_of(&text);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].field, "metrics[1].goal");
+    assert_eq!(
+        w[0].message,
+        "metric \"ctr\" is analysed by experiment \"bakeoff\" (experiments[0]) without a goal, so higher is taken as better; state it with goal = \"increase\" or \"decrease\""
+    );
+    // With its goal stated (conversion's), nothing to say.
+    assert_eq!(warnings_of(&with(&[EXPERIMENT])), Vec::new());
+}

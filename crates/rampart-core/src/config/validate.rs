@@ -264,6 +264,34 @@ impl<'a> Validator<'a> {
                 format!("metric {:?} is compared with the control ({gate}) but has no goal, so which direction is worse is unknown: {fix}", m.name),
             );
         }
+        // Experiments decide winners and guardrail harm by the goal too; there a missing one
+        // still reads as higher-is-better, so it is a warning rather than an error.
+        for (i, m) in config.metrics.iter().enumerate() {
+            if m.goal.is_some() || matches!(m.kind, MetricKind::Latency | MetricKind::Prometheus) {
+                continue;
+            }
+            if users.iter().any(|(name, _)| *name == m.name) {
+                continue;
+            }
+            let Some((j, e)) = config
+                .experiments
+                .iter()
+                .enumerate()
+                .find(|(_, e)| e.metric_names().contains(&m.name.as_str()))
+            else {
+                continue;
+            };
+            let guess = match goal_from_name(&m.name) {
+                Some((Goal::Decrease, what)) => {
+                    format!("; the name reads like {what}, so probably goal = \"decrease\"")
+                }
+                _ => String::new(),
+            };
+            self.warn(
+                format!("metrics[{i}].goal"),
+                format!("metric {:?} is analysed by experiment {:?} (experiments[{j}]) without a goal, so higher is taken as better{guess}; state it with goal = \"increase\" or \"decrease\"", m.name, e.name),
+            );
+        }
     }
 
     /// Names end up in URLs, metric labels and file names, so they are kept to a safe alphabet.
