@@ -290,12 +290,11 @@ fn serve(opts: rampart_server::Options, log_format: LogFormat) -> Result<(), Str
 }
 
 fn validate(file: &std::path::Path, json: bool) -> Result<Exit, Failure> {
-    let errors = match rampart_core::config::load_file(file) {
-        Ok(_) => Vec::new(),
-        Err(errors) => errors.0,
+    // Warnings do not fail validation: the config is valid, just probably not meant.
+    let (errors, warnings) = match rampart_core::config::check_file(file) {
+        Ok(loaded) => (Vec::new(), loaded.warnings),
+        Err(errors) => (errors.0, Vec::new()),
     };
-    // The config checks report errors only; the key is there so scripts can rely on its shape.
-    let warnings: &[rampart_core::config::ConfigError] = &[];
     if json {
         let item = |e: &rampart_core::config::ConfigError| {
             serde_json::json!({
@@ -316,11 +315,15 @@ fn validate(file: &std::path::Path, json: bool) -> Result<Exit, Failure> {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        for e in warnings {
-            outln!("warning: {e}");
+        for w in &warnings {
+            outln!("warning: {w}");
         }
         if errors.is_empty() {
-            outln!("ok");
+            if warnings.is_empty() {
+                outln!("ok");
+            } else {
+                outln!("ok, with {} warning(s)", warnings.len());
+            }
         }
         for e in &errors {
             outln!("{e}");

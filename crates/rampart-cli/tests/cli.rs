@@ -14,6 +14,7 @@ mod commands;
 mod demo;
 mod durability;
 mod export;
+mod gates;
 mod plan;
 mod report;
 mod rollouts;

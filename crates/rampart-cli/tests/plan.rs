@@ -17,6 +17,7 @@ variants = [{ name = "v1" }, { name = "v2" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 "#;
 
 /// Checklist answers as flags that make interleaving lead by exactly 10 points.

@@ -28,6 +28,7 @@ variants = [{ name = "bm25" }, { name = "neural" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[rollouts]]
 name = "search-v2"
@@ -35,7 +36,7 @@ model = "search"
 baseline = "bm25"
 candidate = "neural"
 stages = [{ traffic = 20, min_duration = "1h" }, { traffic = 100 }]
-gates = [{ metric = "conversion", compare = "control", margin = -0.02 }]
+gates = [{ metric = "conversion", compare = "control", max_worsening = "2%" }]
 
 [[experiments]]
 name = "bakeoff"

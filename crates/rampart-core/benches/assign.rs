@@ -27,6 +27,7 @@ variants = [{ name = "v1" }, { name = "v2" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[rollouts]]
 name = "recs-v2"
@@ -34,7 +35,7 @@ model = "checkout-recs"
 baseline = "v1"
 candidate = "v2"
 stages = [{ traffic = 20 }, { traffic = 100 }]
-gates = [{ metric = "conversion", compare = "control", margin = -0.02 }]
+gates = [{ metric = "conversion", compare = "control", max_worsening = "2%" }]
 "#;
 
 const FULL_ORDER: &str = r#"
@@ -46,6 +47,7 @@ variants = [{ name = "v1" }, { name = "v2" }, { name = "v3" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[holdouts]]
 name = "global"
@@ -57,7 +59,7 @@ model = "checkout-recs"
 baseline = "v1"
 candidate = "v2"
 stages = [{ traffic = 20 }, { traffic = 100 }]
-gates = [{ metric = "conversion", compare = "control", margin = -0.02 }]
+gates = [{ metric = "conversion", compare = "control", max_worsening = "2%" }]
 
 [[experiments]]
 name = "ranker-a"

@@ -981,8 +981,10 @@ pub fn config_snippet(
             }
             out.push_str("]\n");
             out.push_str(&format!(
-                "gates = [\n  {{ metric = \"{}\", compare = \"control\", margin = {}, alpha = {} }},\n]\n",
-                n.metric, -a.mde, a.alpha
+                "gates = [\n  {{ metric = \"{}\", compare = \"control\", max_worsening = \"{}%\", alpha = {} }},\n]\n",
+                n.metric,
+                crate::config::text::short_number(a.mde * 100.0),
+                a.alpha
             ));
             out.push_str("on_fail = \"rollback\"\n");
         }

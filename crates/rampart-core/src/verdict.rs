@@ -112,6 +112,7 @@ variants = [{{ name = "v1" }}, {{ name = "v2" }}]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[metrics]]
 name = "errors"
@@ -136,7 +137,7 @@ gates = [{gates}]
 
     fn two_gates() -> Rollout {
         rollout(
-            r#"{ metric = "conversion", compare = "control", margin = -0.02 }, { metric = "errors", max = 0.05 }"#,
+            r#"{ metric = "conversion", compare = "control", max_worsening = "2%" }, { metric = "errors", max = 0.05 }"#,
         )
     }
 

@@ -20,6 +20,7 @@ variants = [{ name = "v1" }, { name = "v2" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[metrics]]
 name = "errors"
@@ -31,6 +32,7 @@ goal = "decrease"
 name = "revenue"
 kind = "sum"
 event = "purchase"
+goal = "increase"
 
 [[metrics]]
 name = "ctr"
@@ -284,7 +286,7 @@ fn comparison_with_the_control() {
 #[test]
 fn three_times_the_error_rate_fails_fast() {
     let mut t = Traffic::new(config(
-        r#"{ metric = "errors", compare = "control", margin = -0.1 }"#,
+        r#"{ metric = "errors", compare = "control", max_worsening = "10%" }"#,
     ));
     let batch = 250;
     let mut failed_at = None;
@@ -327,7 +329,7 @@ fn relative_and_absolute_margins() {
     };
     // −10% / −1.0 per unit. Relative margin −0.5: "at most 50% worse" → passes.
     let relative = verdict(
-        r#"{ metric = "revenue", compare = "control", margin = -0.5 }"#,
+        r#"{ metric = "revenue", compare = "control", max_worsening = "50%" }"#,
         fill,
     );
     assert_outcome(&relative, Outcome::Pass);
@@ -337,7 +339,7 @@ fn relative_and_absolute_margins() {
 
     // Absolute margin −0.5: "at most 0.5 worse per unit" → a drop of 1.0 is harm.
     let absolute = verdict(
-        r#"{ metric = "revenue", compare = "control", margin = -0.5, margin_kind = "absolute" }"#,
+        r#"{ metric = "revenue", compare = "control", max_worsening = 0.5 }"#,
         fill,
     );
     assert_outcome(&absolute, Outcome::Fail);
@@ -382,7 +384,7 @@ fn goal_decrease_turns_the_comparison_around() {
 
 #[test]
 fn latency_compare_defaults_to_lower_is_better() {
-    let gate = r#"{ metric = "latency", compare = "control", margin = -0.05 }"#;
+    let gate = r#"{ metric = "latency", compare = "control", max_worsening = "5%" }"#;
     let ms = |mean: f64| move |i: u64| vec![("latency", Some(mean + (i % 21) as f64 - 10.0))];
     let faster = verdict(gate, |t| {
         t.units("v1", 2_000, None, ms(120.0));
@@ -432,7 +434,8 @@ fn latency_quantile_against_a_limit() {
 
 #[test]
 fn latency_quantile_against_the_control() {
-    let gate = r#"{ metric = "latency", quantile = 0.95, compare = "control", margin = -0.1 }"#;
+    let gate =
+        r#"{ metric = "latency", quantile = 0.95, compare = "control", max_worsening = "10%" }"#;
     let ms = |scale: f64| move |i: u64| vec![("latency", Some(scale * (20.0 + (i % 200) as f64)))];
     let same = verdict(gate, |t| {
         t.units("v1", 8_000, None, ms(1.0));
@@ -456,7 +459,7 @@ fn latency_quantile_against_the_control() {
 #[test]
 fn a_segment_worse_in_one_value_is_named_while_overall_passes() {
     let mut t = Traffic::new(config(
-        r#"{ metric = "conversion", compare = "control", margin = -0.25 }"#,
+        r#"{ metric = "conversion", compare = "control", max_worsening = "25%" }"#,
     ));
     for country in ["de", "fr", "us", "uk"] {
         let candidate = if country == "de" { 0.20 } else { 0.50 };
@@ -508,7 +511,7 @@ fn empty_evidence_is_inconclusive() {
 
 #[test]
 fn degenerate_evidence_is_inconclusive_with_a_reason() {
-    let gate = r#"{ metric = "revenue", compare = "control", margin_kind = "absolute" }"#;
+    let gate = r#"{ metric = "revenue", compare = "control", max_worsening = 0 }"#;
     // Everyone buys for exactly 5 in both arms: no variance at all.
     let flat = verdict(gate, |t| {
         t.units("v1", 100, None, |_| vec![("purchase", Some(5.0))]);
@@ -661,7 +664,7 @@ fn config_with_maturity(gates: &str, maturity: &str) -> Config {
 }
 
 const CONVERSION_VS_CONTROL: &str =
-    r#"{ metric = "conversion", compare = "control", margin = -0.1 }"#;
+    r#"{ metric = "conversion", compare = "control", max_worsening = "10%" }"#;
 
 /// Old units of both arms, all conversions in, then a ramp-up: fresh units (no conversion has
 /// arrived yet) mostly on the candidate, in `de` only.
@@ -757,4 +760,132 @@ fn a_truly_worse_candidate_still_fails_on_mature_units() {
     let fr = v.iter().find(|v| v.segment.is_some()).unwrap();
     assert_eq!(fr.numbers.n_candidate, 10_000);
     assert_eq!(fr.numbers.mature.unwrap().exposed_candidate, 10_000);
+}
+
+/// Comparison gates read the tolerance in the metric's own direction. Each case: the gate, the
+/// control's and the candidate's rates, units per arm, the outcome, and what the message says.
+#[test]
+fn comparisons_follow_the_goal_and_the_allowed_worsening() {
+    struct Case {
+        gate: &'static str,
+        event: &'static str,
+        control: f64,
+        candidate: f64,
+        units: u64,
+        outcome: Outcome,
+        says: &'static str,
+    }
+    let errors_25 = r#"{ metric = "errors", compare = "control", max_worsening = "25%" }"#;
+    let conversion_5 = r#"{ metric = "conversion", compare = "control", max_worsening = "5%" }"#;
+    let cases = [
+        // Equal error rates with a tolerance pass, however large the sample: the reported case
+        // (27,000+ units) and beyond.
+        Case {
+            gate: errors_25,
+            event: "error",
+            control: 0.02,
+            candidate: 0.02,
+            units: 27_500,
+            outcome: Outcome::Pass,
+            says: "at most +25% higher than the control allowed",
+        },
+        Case {
+            gate: errors_25,
+            event: "error",
+            control: 0.02,
+            candidate: 0.02,
+            units: 200_000,
+            outcome: Outcome::Pass,
+            says: "change 0%",
+        },
+        // Lower is better: more errors than the tolerance fails, fewer passes.
+        Case {
+            gate: errors_25,
+            event: "error",
+            control: 0.02,
+            candidate: 0.03,
+            units: 27_500,
+            outcome: Outcome::Fail,
+            says: "harm: beyond the limit",
+        },
+        Case {
+            gate: errors_25,
+            event: "error",
+            control: 0.03,
+            candidate: 0.02,
+            units: 27_500,
+            outcome: Outcome::Pass,
+            says: "change -33.33%",
+        },
+        // An absolute tolerance, in the metric's units (a share here).
+        Case {
+            gate: r#"{ metric = "errors", compare = "control", max_worsening = 0.004 }"#,
+            event: "error",
+            control: 0.02,
+            candidate: 0.02,
+            units: 60_000,
+            outcome: Outcome::Pass,
+            says: "at most +0.004 higher than the control allowed",
+        },
+        Case {
+            gate: r#"{ metric = "errors", compare = "control", max_worsening = 0.004 }"#,
+            event: "error",
+            control: 0.02,
+            candidate: 0.03,
+            units: 60_000,
+            outcome: Outcome::Fail,
+            says: "change +0.01",
+        },
+        // Higher is better: fewer conversions beyond the tolerance fail, equal ones pass.
+        Case {
+            gate: conversion_5,
+            event: "purchase",
+            control: 0.2,
+            candidate: 0.2,
+            units: 60_000,
+            outcome: Outcome::Pass,
+            says: "at most 5% lower than the control allowed",
+        },
+        Case {
+            gate: conversion_5,
+            event: "purchase",
+            control: 0.2,
+            candidate: 0.18,
+            units: 60_000,
+            outcome: Outcome::Fail,
+            says: "change -10%",
+        },
+        Case {
+            gate: conversion_5,
+            event: "purchase",
+            control: 0.2,
+            candidate: 0.24,
+            units: 60_000,
+            outcome: Outcome::Pass,
+            says: "change +20%",
+        },
+        // No tolerance: equal arms stay inconclusive (which validation warns about).
+        Case {
+            gate: r#"{ metric = "errors", compare = "control" }"#,
+            event: "error",
+            control: 0.02,
+            candidate: 0.02,
+            units: 60_000,
+            outcome: Outcome::Inconclusive,
+            says: "not higher than the control allowed",
+        },
+    ];
+    for (k, c) in cases.iter().enumerate() {
+        let v = verdict(c.gate, |t| {
+            t.units("v1", c.units, None, binary(c.event, c.control));
+            t.units("v2", c.units, None, binary(c.event, c.candidate));
+        });
+        assert_eq!(v.outcome, c.outcome, "case {k}: {}", v.message);
+        assert!(
+            v.message.contains(c.says),
+            "case {k}: {:?} not in {}",
+            c.says,
+            v.message
+        );
+    }
 }

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use rampart_core::config::{
-    load_file, load_str, Approval, Compare, ConfigError, Control, Design, Duration, Format,
-    MarginKind, MetricKind, OnFail, StoppingRule, UnitKind,
+    check_file, check_str, load_file, load_str, Approval, Compare, ConfigError, Control, Design,
+    Duration, Format, MetricKind, OnFail, StoppingRule, UnitKind, Worsening,
 };
 
 /// Two models and three metrics that the snippets refer to.
@@ -27,6 +27,7 @@ variants = [{ name = "a" }, { name = "b" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[metrics]]
 name = "ctr"
@@ -53,7 +54,7 @@ stages = [
   { traffic = 100 },
 ]
 gates = [
-  { metric = "conversion", compare = "control", margin = -0.02 },
+  { metric = "conversion", compare = "control", max_worsening = "2%" },
 ]
 "#;
 
@@ -224,8 +225,7 @@ fn full_example_loads_with_its_values() {
     assert_eq!(r.gates[1].quantile, Some(0.99));
     assert_eq!(r.gates[1].max, Some(250.0));
     assert_eq!(r.gates[2].compare, Some(Compare::Control));
-    assert_eq!(r.gates[2].margin, Some(-0.02));
-    assert_eq!(r.gates[2].margin_kind, MarginKind::Relative);
+    assert_eq!(r.gates[2].max_worsening, Some(Worsening::Relative(2.0)));
     assert_eq!(r.gates[2].alpha, Some(0.05));
 
     let e = &c.experiments[0];
@@ -280,8 +280,14 @@ fn every_example_validates() {
         let path = entry.expect("readable").path();
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if matches!(ext, "toml" | "yaml" | "yml") {
-            if let Err(e) = load_file(&path) {
-                panic!("{} does not validate:\n{e}", path.display());
+            match check_file(&path) {
+                Err(e) => panic!("{} does not validate:\n{e}", path.display()),
+                Ok(loaded) => assert!(
+                    loaded.warnings.is_empty(),
+                    "{} has warnings:\n{:?}",
+                    path.display(),
+                    loaded.warnings
+                ),
             }
             checked += 1;
         }
@@ -498,12 +504,12 @@ fn bad_duration() {
 
 #[test]
 fn non_finite_number() {
-    let text = rollout_with("margin = -0.02", "margin = nan");
+    let text = rollout_with("max_worsening = \"2%\"", "max_worsening = nan");
     refused(
         &text,
-        "rollouts[0].gates[0].margin",
-        "margin = nan",
-        "expected a finite number",
+        "rollouts[0].gates[0].max_worsening",
+        "max_worsening = nan",
+        "expected a percentage of the control's value such as \"5%\", or a number in the metric's own units such as 0.002, found NaN",
     );
 }
 
@@ -1149,7 +1155,7 @@ fn gate_unknown_metric() {
 #[test]
 fn gate_quantile_on_non_latency_metric() {
     let text = rollout_with(
-        "compare = \"control\", margin = -0.02",
+        "compare = \"control\", max_worsening = \"2%\"",
         "quantile = 0.9, max = 0.5",
     );
     refused(
@@ -1163,7 +1169,7 @@ fn gate_quantile_on_non_latency_metric() {
 #[test]
 fn gate_quantile_outside_unit_interval() {
     let text = rollout_with(
-        "metric = \"conversion\", compare = \"control\", margin = -0.02",
+        "metric = \"conversion\", compare = \"control\", max_worsening = \"2%\"",
         "metric = \"latency\", quantile = 99, max = 250",
     );
     refused(
@@ -1177,7 +1183,7 @@ fn gate_quantile_outside_unit_interval() {
 #[test]
 fn gate_without_limit_or_comparison() {
     let text = rollout_with(
-        "{ metric = \"conversion\", compare = \"control\", margin = -0.02 }",
+        "{ metric = \"conversion\", compare = \"control\", max_worsening = \"2%\" }",
         "{ metric = \"conversion\" }",
     );
     refused(
@@ -1203,22 +1209,25 @@ fn gate_compare_without_control_group() {
 }
 
 #[test]
-fn gate_margin_without_compare() {
+fn gate_max_worsening_without_compare() {
     let text = rollout_with(
-        "compare = \"control\", margin = -0.02",
-        "min = 0.01, margin = -0.02",
+        "compare = \"control\", max_worsening = \"2%\"",
+        "min = 0.01, max_worsening = \"2%\"",
     );
     refused(
         &text,
-        "rollouts[0].gates[0].margin",
-        "margin",
-        "margin applies only to comparisons",
+        "rollouts[0].gates[0].max_worsening",
+        "max_worsening",
+        "max_worsening applies only to comparisons: add compare = \"control\"",
     );
 }
 
 #[test]
 fn gate_alpha_outside_unit_interval() {
-    let text = rollout_with("margin = -0.02", "margin = -0.02, alpha = 5");
+    let text = rollout_with(
+        "max_worsening = \"2%\"",
+        "max_worsening = \"2%\", alpha = 5",
+    );
     refused(
         &text,
         "rollouts[0].gates[0].alpha",
@@ -1230,7 +1239,7 @@ fn gate_alpha_outside_unit_interval() {
 #[test]
 fn gate_min_above_max() {
     let text = rollout_with(
-        "compare = \"control\", margin = -0.02",
+        "compare = \"control\", max_worsening = \"2%\"",
         "min = 0.5, max = 0.1",
     );
     refused(
@@ -1663,12 +1672,12 @@ goal = "decrease"
 #[test]
 fn a_prometheus_metric_with_a_gate_and_a_guardrail_limit_loads() {
     let gate = r#"{ metric = "p99", max = 0.25 },
-  { metric = "p99", compare = "control", margin = -0.1 },
+  { metric = "p99", compare = "control", max_worsening = "10%" },
 ]"#;
     let mut text = with(&[PROMETHEUS, &ROLLOUT.replacen("]\n", "", 0)]);
     text = text.replacen(
-        "{ metric = \"conversion\", compare = \"control\", margin = -0.02 },\n]",
-        &format!("{{ metric = \"conversion\", compare = \"control\", margin = -0.02 }},\n  {gate}"),
+        "{ metric = \"conversion\", compare = \"control\", max_worsening = \"2%\" },\n]",
+        &format!("{{ metric = \"conversion\", compare = \"control\", max_worsening = \"2%\" }},\n  {gate}"),
         1,
     );
     text.push_str(
@@ -1771,7 +1780,7 @@ fn the_prometheus_section_is_checked() {
 fn gate_options_that_need_unit_data_are_refused_on_a_prometheus_metric() {
     let text = with(&[PROMETHEUS])
         + &ROLLOUT.replace(
-            "{ metric = \"conversion\", compare = \"control\", margin = -0.02 },",
+            "{ metric = \"conversion\", compare = \"control\", max_worsening = \"2%\" },",
             "{ metric = \"p99\", max = 0.3, quantile = 0.99 },\n  { metric = \"p99\", compare = \"control\", alpha = 0.01 },",
         );
     let errors = errors_of(&text, Format::Toml);
@@ -1798,7 +1807,7 @@ fn gate_options_that_need_unit_data_are_refused_on_a_prometheus_metric() {
 fn placeholders_must_have_a_value_where_the_metric_is_used() {
     let text = with(&[&PROMETHEUS.replace("{{model}}", "{{experiment}}")])
         + &ROLLOUT.replace(
-            "{ metric = \"conversion\", compare = \"control\", margin = -0.02 },",
+            "{ metric = \"conversion\", compare = \"control\", max_worsening = \"2%\" },",
             "{ metric = \"p99\", max = 0.3 },",
         );
     refused(
@@ -1881,6 +1890,360 @@ fn prometheus_doc_examples_load() {
     for b in blocks {
         load_str(b, Format::Toml, "docs/prometheus.md").unwrap_or_else(|e| panic!("{e}\n{b}"));
     }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Comparison gates: goals, tolerances and warnings
+
+/// The warnings of a valid config.
+fn warnings_of(text: &str) -> Vec<ConfigError> {
+    match check_str(text, Format::Toml, "test.conf") {
+        Ok(loaded) => loaded.warnings,
+        Err(e) => panic!("the config was refused:\n{e}\n{text}"),
+    }
+}
+
+/// `metric` in `BASE` without its goal.
+fn base_without_goal() -> String {
+    BASE.replacen(
+        "event = \"purchase\"\ngoal = \"increase\"\n",
+        "event = \"purchase\"\n",
+        1,
+    )
+}
+
+#[test]
+fn a_comparison_on_a_metric_without_goal_is_refused_with_the_likely_goal() {
+    let text = format!("{}{ROLLOUT}", base_without_goal());
+    let errors = errors_of(&text, Format::Toml);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert_eq!(e.field, "metrics[0].goal");
+    // A missing key is reported at the table that lacks it, the line above its name.
+    assert_eq!(e.line, Some(line_of(&text, "name = \"conversion\"") - 1));
+    assert_eq!(
+        e.message,
+        "metric \"conversion\" is compared with the control (rollouts[0].gates[0]) but has no goal, so which direction is worse is unknown: the name reads like a conversion rate, so probably goal = \"increase\" (higher is better); goal = \"decrease\" if lower is better"
+    );
+    // An error-like name suggests lower is better; the guess is a message, never applied.
+    let text = format!(
+        "{BASE}\n[[metrics]]\nname = \"error_rate\"\nkind = \"ratio\"\nnumerator = \"error\"\ndenominator = \"request\"\n{}",
+        ROLLOUT.replace(
+            "max_worsening = \"2%\" },",
+            "max_worsening = \"2%\" },\n  { metric = \"error_rate\", compare = \"control\", max_worsening = \"25%\" },"
+        )
+    );
+    let errors = errors_of(&text, Format::Toml);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "metrics[3].goal");
+    assert!(
+        errors[0].message.contains("(rollouts[0].gates[1])")
+            && errors[0].message.contains(
+                "the name reads like an error rate, so probably goal = \"decrease\" (lower is better)"
+            ),
+        "{}",
+        errors[0].message
+    );
+    // A name that says nothing gets both choices.
+    let text = format!(
+        "{}{ROLLOUT}",
+        base_without_goal().replace("name = \"conversion\"", "name = \"score\"")
+    )
+    .replace("metric = \"conversion\"", "metric = \"score\"");
+    let errors = errors_of(&text, Format::Toml);
+    assert!(
+        errors[0].message.ends_with(
+            "add goal = \"increase\" (higher is better) or goal = \"decrease\" (lower is better)"
+        ),
+        "{}",
+        errors[0].message
+    );
+    // Latency is lower-is-better by kind, and a metric no gate compares needs no goal.
+    let text = format!("{}{ROLLOUT}", base_without_goal()).replace(
+        "{ metric = \"conversion\", compare = \"control\", max_worsening = \"2%\" }",
+        "{ metric = \"latency\", compare = \"control\", max_worsening = \"10%\" }, { metric = \"conversion\", min = 0.01 }",
+    );
+    assert_eq!(warnings_of(&text), Vec::new());
+}
+
+#[test]
+fn the_old_margin_is_refused_with_its_replacement() {
+    let text = rollout_with("max_worsening = \"2%\"", "margin = -0.02");
+    refused(
+        &text,
+        "rollouts[0].gates[0].margin",
+        "margin = -0.02",
+        "`margin` is replaced by `max_worsening`, the amount the candidate may be worse than the control, written as a positive number (the sign is gone): margin = -0.02 becomes max_worsening = \"2%\"",
+    );
+    // A positive margin meant "better by that much": the message says so.
+    let text = rollout_with("max_worsening = \"2%\"", "margin = 0.05");
+    refused(
+        &text,
+        "rollouts[0].gates[0].margin",
+        "margin = 0.05",
+        "margin = 0.05 demanded a candidate better than the control by that much; to allow 5% worse write max_worsening = \"5%\"",
+    );
+    let text = rollout_with("max_worsening = \"2%\"", "margin_kind = \"absolute\"");
+    refused(
+        &text,
+        "rollouts[0].gates[0].margin_kind",
+        "margin_kind",
+        "`margin_kind` is gone: the form of `max_worsening` says the kind",
+    );
+}
+
+#[test]
+fn max_worsening_forms() {
+    let c = load_str(
+        &rollout_with("max_worsening = \"2%\"", "max_worsening = 0.004"),
+        Format::Toml,
+        "t",
+    )
+    .unwrap();
+    assert_eq!(
+        c.rollouts[0].gates[0].max_worsening,
+        Some(Worsening::Absolute(0.004))
+    );
+    assert!((c.rollouts[0].gates[0].worsening().amount() - 0.004).abs() < 1e-15);
+    let c = load_str(
+        &rollout_with("max_worsening = \"2%\"", "max_worsening = \"2.5%\""),
+        Format::Toml,
+        "t",
+    )
+    .unwrap();
+    assert!((c.rollouts[0].gates[0].worsening().amount() - 0.025).abs() < 1e-15);
+    // Round trip through JSON keeps the form.
+    let json = serde_json::to_value(&c.rollouts[0].gates[0]).unwrap();
+    assert_eq!(json["max_worsening"], "2.5%");
+    for bad in ["\"2\"", "\"2 %\"", "\"%\"", "\"five%\"", "true"] {
+        let text = rollout_with("max_worsening = \"2%\"", &format!("max_worsening = {bad}"));
+        let errors = errors_of(&text, Format::Toml);
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert_eq!(errors[0].field, "rollouts[0].gates[0].max_worsening");
+        assert!(
+            errors[0].message.contains(
+                "a percentage of the control's value such as \"5%\", or a number in the metric's own units such as 0.002"
+            ),
+            "{bad}: {}",
+            errors[0].message
+        );
+    }
+    for (bad, fix) in [("\"-2%\"", "\"2%\""), ("-0.01", "0.01")] {
+        let text = rollout_with("max_worsening = \"2%\"", &format!("max_worsening = {bad}"));
+        refused(
+            &text,
+            "rollouts[0].gates[0].max_worsening",
+            &format!("max_worsening = {bad}"),
+            &format!("so it has no sign; write max_worsening = {fix}"),
+        );
+    }
+}
+
+#[test]
+fn gates_that_can_only_pass_by_improving_are_warned_about() {
+    // No tolerance (omitted or 0): equal arms never pass.
+    for (gate, marker) in [
+        ("compare = \"control\" }", "compare = \"control\" }"),
+        (
+            "compare = \"control\", max_worsening = \"0%\" }",
+            "max_worsening = \"0%\"",
+        ),
+        (
+            "compare = \"control\", max_worsening = 0 }",
+            "max_worsening = 0 }",
+        ),
+    ] {
+        let text = rollout_with("compare = \"control\", max_worsening = \"2%\" }", gate);
+        let w = warnings_of(&text);
+        assert_eq!(w.len(), 1, "{gate}: {w:?}");
+        assert_eq!(w[0].field, "rollouts[0].gates[0].max_worsening");
+        assert_eq!(w[0].line, Some(line_of(&text, marker)));
+        assert!(
+            w[0].message.contains("this gate passes only once the candidate is shown better than the control, and a candidate equal to it stays inconclusive until the stage times out"),
+            "{}",
+            w[0].message
+        );
+    }
+    // max = 0 on a share can never be shown met; min = 1 likewise.
+    let text = rollout_with("compare = \"control\", max_worsening = \"2%\"", "max = 0");
+    let w = warnings_of(&text);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].field, "rollouts[0].gates[0].max");
+    assert!(
+        w[0].message.starts_with("max = 0 can never pass"),
+        "{}",
+        w[0].message
+    );
+    let text = rollout_with("compare = \"control\", max_worsening = \"2%\"", "min = 1");
+    let w = warnings_of(&text);
+    assert_eq!(w[0].field, "rollouts[0].gates[0].min");
+    assert!(
+        w[0].message.starts_with("min = 1 can never pass"),
+        "{}",
+        w[0].message
+    );
+    // 100% fewer conversions allowed: the gate can never fail.
+    let text = rollout_with("max_worsening = \"2%\"", "max_worsening = \"100%\"");
+    let w = warnings_of(&text);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].message.contains("can never fail"), "{}", w[0].message);
+    // A tolerance: no warning.
+    assert_eq!(warnings_of(&with(&[ROLLOUT])), Vec::new());
+}
+
+#[test]
+fn limits_no_value_can_meet_are_refused() {
+    for (gate, field, says) in [
+        (
+            "metric = \"latency\", quantile = 0.99, max = -5",
+            "rollouts[0].gates[0].max",
+            "max -5 is below 0 and a latency metric is in milliseconds, 0 or more",
+        ),
+        (
+            "metric = \"conversion\", max = -0.1",
+            "rollouts[0].gates[0].max",
+            "max -0.1 is below 0 and a binary metric is a share of units, from 0 to 1",
+        ),
+        (
+            "metric = \"conversion\", min = 1.5",
+            "rollouts[0].gates[0].min",
+            "min 1.5 is above 1 and a binary metric is a share of units",
+        ),
+    ] {
+        let text = rollout_with(
+            "metric = \"conversion\", compare = \"control\", max_worsening = \"2%\"",
+            gate,
+        );
+        refused(&text, field, gate, says);
+    }
+}
+
+#[test]
+fn absurd_durations_and_sizes_are_refused_with_the_valid_range() {
+    let server = |line: &str| format!("[server]\n{line}\n{}", with(&[ROLLOUT]));
+    let text = server("tick = \"2h\"");
+    refused(
+        &text,
+        "server.tick",
+        "tick = ",
+        "must be at most 1h (gates act on harm only at a look), found 2h",
+    );
+    // 292 million years fits in the type; it is refused as a tick all the same.
+    let text = server("tick = \"9223372036854ms\"");
+    refused(&text, "server.tick", "tick = ", "must be at most 1h");
+    let text = server("evidence_bucket = \"30d\"");
+    refused(
+        &text,
+        "server.evidence_bucket",
+        "evidence_bucket",
+        "must be at most 1w",
+    );
+    let text = server("max_body_bytes = 4294967296");
+    refused(
+        &text,
+        "server.max_body_bytes",
+        "max_body_bytes",
+        "must be at most 1073741824 (1 GiB",
+    );
+    let text = rollout_with("min_duration = \"24h\"", "min_duration = \"400d\"");
+    refused(
+        &text,
+        "rollouts[0].stages[1].min_duration",
+        "min_duration = \"400d\"",
+        "must be at most 366d, found 400d",
+    );
+}
+
+#[test]
+fn durations_with_spaces_are_refused() {
+    for written in ["5 s", " 5s", "5s "] {
+        let text = format!("[server]\ntick = \"{written}\"\n{}", with(&[ROLLOUT]));
+        refused(
+            &text,
+            "server.tick",
+            "tick = ",
+            &format!("invalid duration {written:?}: expected a whole number followed by ms, s, m, h, d or w, with no spaces"),
+        );
+    }
+}
+
+/// The fenced `toml` blocks of every page in docs/.
+fn all_doc_toml_blocks() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("docs/ exists") {
+        let path = entry.expect("readable").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("md") {
+            continue;
+        }
+        let doc = std::fs::read_to_string(&path).expect("readable");
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let mut current: Option<String> = None;
+        for line in doc.lines() {
+            match current.as_mut() {
+                Some(block) if line.starts_with("```") => {
+                    out.push((name.clone(), std::mem::take(block)));
+                    current = None;
+                }
+                Some(block) => {
+                    block.push_str(line);
+                    block.push('\n');
+                }
+                None if line.trim() == "```toml" => current = Some(String::new()),
+                None => {}
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn doc_configs_carry_no_warnings_and_no_old_keys() {
+    let blocks = all_doc_toml_blocks();
+    let mut complete = 0;
+    for (page, block) in &blocks {
+        match check_str(block, Format::Toml, page) {
+            Ok(loaded) => {
+                complete += 1;
+                assert!(
+                    loaded.warnings.is_empty(),
+                    "{page}: a documented config has warnings:\n{:?}\n{block}",
+                    loaded.warnings
+                );
+            }
+            // A fragment may name models or metrics defined elsewhere on the page, but nothing
+            // about its gates may be wrong.
+            Err(errors) => {
+                for e in &errors.0 {
+                    assert!(
+                        !["goal", "margin", "max_worsening", "duration"]
+                            .iter()
+                            .any(|k| e.field.ends_with(k) || e.message.contains("duration")),
+                        "{page}: {e}\n{block}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        complete >= 5,
+        "only {complete} complete configs in {} blocks",
+        blocks.len()
+    );
+}
+
+#[test]
+fn an_experiment_metric_without_goal_is_warned_about() {
+    let text = experiment_with("primary = \"conversion\"", "primary = \"ctr\"");
+    let w = warnings_of(&text);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].field, "metrics[1].goal");
+    assert_eq!(
+        w[0].message,
+        "metric \"ctr\" is analysed by experiment \"bakeoff\" (experiments[0]) without a goal, so higher is taken as better; state it with goal = \"increase\" or \"decrease\""
+    );
+    // With its goal stated (conversion's), nothing to say.
+    assert_eq!(warnings_of(&with(&[EXPERIMENT])), Vec::new());
 }
 
 #[test]

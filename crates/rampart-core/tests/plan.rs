@@ -20,6 +20,7 @@ variants = [{ name = "v1" }, { name = "v2" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 "#;
 
 fn assumptions(units_per_day: f64, baseline_rate: f64, mde: f64) -> Assumptions {
@@ -345,7 +346,10 @@ fn the_staged_snippet_loads_and_carries_the_numbers() {
     assert_eq!(r.gates.len(), 1);
     assert_eq!(r.gates[0].metric, "conversion");
     assert_eq!(r.gates[0].compare, Some(Compare::Control));
-    assert_eq!(r.gates[0].margin, Some(-0.1));
+    assert_eq!(
+        r.gates[0].max_worsening,
+        Some(rampart_core::config::Worsening::Relative(10.0))
+    );
     assert_eq!(r.gates[0].alpha, Some(0.05));
 }
 

@@ -20,6 +20,7 @@ variants = [{{ name = "v1" }}, {{ name = "v2" }}]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[rollouts]]
 name = "r"
@@ -32,7 +33,7 @@ stages = [
   {{ traffic = 50, min_duration = "1h", max_duration = "3h", on_timeout = "rollback" }},
   {{ traffic = 100 }},
 ]
-gates = [{{ metric = "conversion", compare = "control", margin = -0.02 }}]
+gates = [{{ metric = "conversion", compare = "control", max_worsening = "2%" }}]
 {extra}
 "#
     );
@@ -434,7 +435,7 @@ candidate = "v2"
 stages = [{ traffic = 10 }, { traffic = 100 }]
 gates = [
   { metric = "p99", max = 0.25 },
-  { metric = "p99", compare = "control", margin = -0.1 },
+  { metric = "p99", compare = "control", max_worsening = "10%" },
 ]
 "#,
             Format::Toml,

@@ -29,6 +29,7 @@ variants = [{ name = "v1" }, { name = "v2" }, { name = "v3" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[holdouts]]
 name = "forever"
@@ -60,7 +61,7 @@ fn config() -> Config {
 fn gated() -> Config {
     let text = CONFIG.replace(
         "  { traffic = 50, min_duration = \"10m\" },\n]",
-        "  { traffic = 50, min_duration = \"10m\" },\n]\ngates = [{ metric = \"conversion\", compare = \"control\", margin = -0.5 }]",
+        "  { traffic = 50, min_duration = \"10m\" },\n]\ngates = [{ metric = \"conversion\", compare = \"control\", max_worsening = \"50%\" }]",
     );
     assert_ne!(text, CONFIG);
     load_str(&text, Format::Toml, "t.toml").unwrap_or_else(|e| panic!("{e}"))

@@ -46,6 +46,7 @@ goal = "decrease"
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[metrics]]
 name = "latency"
@@ -69,7 +70,7 @@ candidate = "v2"
 stages = [{{ traffic = 50, min_duration = "1h" }}, {{ traffic = 100 }}]
 gates = [
   {{ metric = "error_rate", max = 0.05 }},
-  {{ metric = "conversion", compare = "control", margin = -0.05 }},
+  {{ metric = "conversion", compare = "control", max_worsening = "5%" }},
   {{ metric = "latency", quantile = 0.99, max = 800 }},
 ]
 "#

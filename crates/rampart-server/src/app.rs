@@ -128,7 +128,7 @@ impl Shared {
             )
         })?;
         let format = rampart_core::config::Format::from_path(&path);
-        let config = rampart_core::config::load_str(&text, format, &path.display().to_string()).map_err(|errs| {
+        let loaded = rampart_core::config::check_str(&text, format, &path.display().to_string()).map_err(|errs| {
             let details: Vec<Value> = errs
                 .0
                 .iter()
@@ -136,6 +136,11 @@ impl Shared {
                 .collect();
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", errs.to_string()).with_details(json!(details))
         })?;
+        // Valid but almost certainly not meant (e.g. a gate that can only pass on an improvement).
+        for w in &loaded.warnings {
+            tracing::warn!(warning = %w, "config warning");
+        }
+        let config = loaded.config;
         crate::experiments::check_preregistrations(&self.live.load(), &config)?;
         if let Some(p) = &config.prometheus {
             crate::prometheus::Prometheus::new(p, path.parent(), |v| std::env::var(v).ok())

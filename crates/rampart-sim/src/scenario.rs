@@ -1057,7 +1057,7 @@ impl Reader<'_> {
         };
         let text = format!(
             "{segments}[[models]]\nname = \"{MODEL}\"\nvariants = [{{ name = {} }}, {{ name = {} }}]\n\n\
-             [[metrics]]\nname = \"conversion\"\nkind = \"binary\"\nevent = \"purchase\"\n{}\n\
+             [[metrics]]\nname = \"conversion\"\nkind = \"binary\"\nevent = \"purchase\"\ngoal = \"increase\"\n{}\n\
              [[metrics]]\nname = \"error_rate\"\nkind = \"ratio\"\nnumerator = \"error\"\ndenominator = \"request\"\ngoal = \"decrease\"\n{}\n\
              [[metrics]]\nname = \"latency\"\nkind = \"latency\"\nevent = \"response\"\n\n\
              [[rollouts]]\nname = \"{ROLLOUT}\"\nmodel = \"{MODEL}\"\nbaseline = {}\ncandidate = {}\n{body}",
@@ -1350,7 +1350,7 @@ struct VariantSpec {
 }
 
 /// The default plan: `rampart plan`'s stages, non-inferiority gates on conversion and error rate
-/// with the A/B mde as margin, and a segment guardrail when the traffic has segments.
+/// with the A/B mde as the allowed worsening, and a segment guardrail when the traffic has segments.
 fn default_plan(traffic: &Traffic, mde: f64) -> String {
     let stages: Vec<String> = DEFAULT_STAGES
         .iter()
@@ -1359,11 +1359,10 @@ fn default_plan(traffic: &Traffic, mde: f64) -> String {
             h => format!("{{ traffic = {t}, min_duration = \"{h}h\" }}"),
         })
         .collect();
+    let pct = rampart_core::config::text::short_number(mde * 100.0);
     let mut out = format!(
-        "stages = [{}]\ngates = [\n  {{ metric = \"conversion\", compare = \"control\", margin = {} }},\n  {{ metric = \"error_rate\", compare = \"control\", margin = {} }},\n]\n",
+        "stages = [{}]\ngates = [\n  {{ metric = \"conversion\", compare = \"control\", max_worsening = \"{pct}%\" }},\n  {{ metric = \"error_rate\", compare = \"control\", max_worsening = \"{pct}%\" }},\n]\n",
         stages.join(", "),
-        -mde,
-        -mde
     );
     if let Some(a) = &traffic.segment_attribute {
         out.push_str(&format!(

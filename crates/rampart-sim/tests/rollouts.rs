@@ -24,6 +24,7 @@ variants = [{{ name = "v1" }}, {{ name = "v2" }}]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[metrics]]
 name = "error_rate"
@@ -61,8 +62,8 @@ const PLAN: &str = r#"
 
 const GATES: &str = r#"
   { metric = "error_rate", max = 0.04 },
-  { metric = "error_rate", compare = "control", margin = -0.02, margin_kind = "absolute" },
-  { metric = "conversion", compare = "control", margin = -0.25 },
+  { metric = "error_rate", compare = "control", max_worsening = 0.02 },
+  { metric = "conversion", compare = "control", max_worsening = "25%" },
 "#;
 
 fn behaviour(conversion: f64, error: f64) -> Behaviour {
@@ -253,4 +254,47 @@ fn a_candidate_worse_for_one_segment_is_caught_and_the_segment_named() {
         }
     }
     assert!(caught >= 9, "caught in {caught} of 10 runs");
+}
+
+/// A guardrail with a tolerance on a lower-is-better metric: equal error rates pass however many
+/// units accumulate (27,000+ per arm here), and a candidate beyond the tolerance is rolled back.
+#[test]
+fn equal_error_rates_with_a_tolerance_are_not_rolled_back_at_any_sample_size() {
+    let one_stage = r#"{ traffic = 50, min_duration = "6h", min_units = 27000 }"#;
+    let gate = r#"{ metric = "error_rate", compare = "control", max_worsening = "25%" }"#;
+    let c = config(one_stage, gate, "");
+    for seed in 0..3 {
+        let t = traffic(12_000.0, behaviour(0.2, 0.02), behaviour(0.2, 0.02));
+        let run = run_rollout(&c, "r", &t, opts(seed, 48 * HOUR)).unwrap();
+        assert_eq!(
+            run.status,
+            RolloutStatus::Completed,
+            "seed {seed}: {:?}",
+            run.decisions
+        );
+        assert!(
+            run.decisions.iter().all(|d| d.action != "rollback"),
+            "seed {seed}: {:?}",
+            run.decisions
+        );
+        assert!(
+            run.candidate_units >= 27_000,
+            "seed {seed}: only {} candidate units",
+            run.candidate_units
+        );
+        // 40% more errors is beyond the 25% allowed: rolled back, with the limit in the message.
+        let worse = traffic(12_000.0, behaviour(0.2, 0.02), behaviour(0.2, 0.028));
+        let run = run_rollout(&c, "r", &worse, opts(seed, 48 * HOUR)).unwrap();
+        assert_eq!(
+            run.status,
+            RolloutStatus::RolledBack,
+            "seed {seed}: {:?}",
+            run.decisions
+        );
+        let reason = &run.decisions.last().unwrap().reason;
+        assert!(
+            reason.contains("at most +25% higher than the control allowed"),
+            "seed {seed}: {reason}"
+        );
+    }
 }

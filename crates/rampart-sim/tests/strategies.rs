@@ -53,7 +53,7 @@ novelty = { lift = 0.1 }
 
 [rollout]
 stages = [{ traffic = 10 }, { traffic = 100 }]
-gates = [{ metric = "revenue", compare = "control", margin = -0.1 }]
+gates = [{ metric = "revenue", compare = "control", max_worsening = "10%" }]
 
 [run]
 horizon = "1d"

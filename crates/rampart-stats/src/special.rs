@@ -162,6 +162,55 @@ pub(crate) fn beta_density(a: f64, b: f64, x: f64, y: f64) -> f64 {
     }
 }
 
+/// Nodes and weights of 20-point Gauss–Legendre quadrature on [−1, 1], by Newton's method on the
+/// Legendre polynomial (Numerical Recipes, 3rd ed., §4.6).
+fn legendre_20() -> &'static [(f64, f64); 20] {
+    static RULE: std::sync::OnceLock<[(f64, f64); 20]> = std::sync::OnceLock::new();
+    RULE.get_or_init(|| {
+        const N: usize = 20;
+        let mut rule = [(0.0, 0.0); N];
+        for i in 0..N / 2 {
+            let mut z = (PI * (i as f64 + 0.75) / (N as f64 + 0.5)).cos();
+            let mut derivative = 0.0;
+            for _ in 0..100 {
+                let (mut p1, mut p2) = (1.0, 0.0);
+                for j in 0..N {
+                    let p3 = p2;
+                    p2 = p1;
+                    p1 = ((2 * j + 1) as f64 * z * p2 - j as f64 * p3) / (j + 1) as f64;
+                }
+                derivative = N as f64 * (z * p1 - p2) / (z * z - 1.0);
+                let step = p1 / derivative;
+                z -= step;
+                if step.abs() < 1e-16 {
+                    break;
+                }
+            }
+            let w = 2.0 / ((1.0 - z * z) * derivative * derivative);
+            rule[i] = (-z, w);
+            rule[N - 1 - i] = (z, w);
+        }
+        rule
+    })
+}
+
+/// ∫_lo^hi f, by 20-point Gauss–Legendre on `panels` equal panels.
+pub(crate) fn gauss_legendre(lo: f64, hi: f64, panels: usize, f: impl Fn(f64) -> f64) -> f64 {
+    let rule = legendre_20();
+    let width = (hi - lo) / panels as f64;
+    let mut total = 0.0;
+    for k in 0..panels {
+        let mid = lo + (k as f64 + 0.5) * width;
+        let half = 0.5 * width;
+        total += half
+            * rule
+                .iter()
+                .map(|&(x, w)| w * f(mid + half * x))
+                .sum::<f64>();
+    }
+    total
+}
+
 /// Regularized incomplete beta: returns (I_x(a,b), 1 - I_x(a,b)), each computed directly on the side
 /// where it is the smaller tail so that both keep relative precision. `y` must equal 1 - x.
 pub(crate) fn incomplete_beta(a: f64, b: f64, x: f64, y: f64) -> (f64, f64) {

@@ -5,7 +5,7 @@
 use rampart_stats::{Alternative, AsymptoticCs, Msprt, RatioMoments, Reason, StatsError};
 
 use super::Measure;
-use crate::config::{Gate, Goal, MarginKind, Metric, MetricKind};
+use crate::config::{Gate, Goal, Metric, MetricKind, Worsening};
 use crate::evidence::MetricStats;
 
 /// The minimum effect of interest, as a share of the reference value of the check (the limit,
@@ -30,7 +30,7 @@ pub(crate) enum Missing {
     TooFew { arm: &'static str, n: u64 },
     #[error("the {arm}'s denominator sums to 0, so its ratio is undefined")]
     ZeroDenominator { arm: &'static str },
-    #[error("the control's value is 0, so a relative change is undefined")]
+    #[error("the control's value is 0, so a relative change is undefined (give max_worsening as an amount in the metric's units, e.g. max_worsening = 0.01)")]
     ZeroControl,
     #[error("the {arm} has no latency histogram")]
     NoHistogram { arm: &'static str },
@@ -104,6 +104,8 @@ pub(super) struct Quantity {
     pub share: bool,
     /// `n_candidate` and `n_control` count latency events rather than units.
     pub events: bool,
+    /// For comparisons: the tolerance in the metric's own direction, for people.
+    pub allowed: Option<String>,
 }
 
 /// The answer of the two one-sided looks.
@@ -234,6 +236,7 @@ fn quantile_share(
         quantile: Some((q, limit)),
         share: true,
         events: true,
+        allowed: None,
     })
 }
 
@@ -275,6 +278,7 @@ pub(super) fn absolute(
         quantile: None,
         share: stats.kind == MetricKind::Binary,
         events: stats.kind == MetricKind::Latency,
+        allowed: None,
     })
 }
 
@@ -286,7 +290,8 @@ pub(super) fn comparison(
     control: &MetricStats,
 ) -> Result<Quantity, Missing> {
     let goal = metric.goal();
-    let margin = gate.margin.unwrap_or(0.0);
+    let worsening = gate.worsening();
+    let amount = worsening.amount();
     if let (MetricKind::Latency, Some(q)) = (candidate.kind, gate.quantile) {
         let reference = control
             .histogram
@@ -300,27 +305,33 @@ pub(super) fn comparison(
             });
         }
         let cq = reference.quantile(q).ok_or(Missing::NonFinite)?;
-        // The worst quantile the margin allows, in milliseconds.
-        let (limit, side) = match (goal, gate.margin_kind) {
-            (Goal::Decrease, MarginKind::Relative) => (cq * (1.0 - margin), Side::Above),
-            (Goal::Decrease, MarginKind::Absolute) => (cq - margin, Side::Above),
-            (Goal::Increase, MarginKind::Relative) => (cq * (1.0 + margin), Side::Below),
-            (Goal::Increase, MarginKind::Absolute) => (cq + margin, Side::Below),
+        // The worst quantile the tolerance allows, in milliseconds.
+        let (limit, side) = match (goal, worsening) {
+            (Goal::Decrease, Worsening::Relative(_)) => (cq * (1.0 + amount), Side::Above),
+            (Goal::Decrease, Worsening::Absolute(_)) => (cq + amount, Side::Above),
+            (Goal::Increase, Worsening::Relative(_)) => (cq * (1.0 - amount), Side::Below),
+            (Goal::Increase, Worsening::Absolute(_)) => (cq - amount, Side::Below),
         };
         let mut quantity = quantile_share(candidate, q, limit, side, Some(nc))?;
         quantity.control = Some(cq);
+        quantity.allowed = Some(format!(
+            "{}, so p{} at most {} ms",
+            super::allowed_worsening(goal, worsening),
+            super::fmt_num(q * 100.0),
+            super::fmt_num(limit)
+        ));
         return Ok(quantity);
     }
     let t = arm(candidate, "candidate")?;
     let c = arm(control, "control")?;
-    let (measure, estimate, variance, scale) = match gate.margin_kind {
-        MarginKind::Absolute => (
+    let (measure, estimate, variance, scale) = match worsening {
+        Worsening::Absolute(_) => (
             Measure::Difference,
             t.value - c.value,
             t.variance + c.variance,
             c.value.abs(),
         ),
-        MarginKind::Relative => {
+        Worsening::Relative(_) => {
             if c.value == 0.0 {
                 return Err(Missing::ZeroControl);
             }
@@ -334,10 +345,11 @@ pub(super) fn comparison(
         }
     };
     finite(&[estimate, variance])?;
-    // Goodness = change × (+1 for increase, −1 for decrease); harm is goodness below the margin.
+    // The change may go the wrong way by at most `amount`: down for higher-is-better metrics,
+    // up for lower-is-better ones. Beyond that is harm.
     let (limit, harm) = match goal {
-        Goal::Increase => (margin, Side::Below),
-        Goal::Decrease => (-margin, Side::Above),
+        Goal::Increase => (-amount, Side::Below),
+        Goal::Decrease => (amount, Side::Above),
     };
     let (nt, nc) = (t.n as f64, c.n as f64);
     Ok(Quantity {
@@ -355,6 +367,7 @@ pub(super) fn comparison(
         quantile: None,
         share: false,
         events: candidate.kind == MetricKind::Latency,
+        allowed: Some(super::allowed_worsening(goal, worsening)),
     })
 }
 
@@ -421,6 +434,7 @@ mod tests {
             quantile: None,
             share: false,
             events: false,
+            allowed: None,
         }
     }
 

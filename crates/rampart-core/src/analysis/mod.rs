@@ -7,7 +7,7 @@
 //! - `max` / `min`: the candidate's value (mean, ratio, or for latency with `quantile` the share of
 //!   events beyond the limit) against the limit;
 //! - `compare = "control"`: the change against the concurrent control, in the direction of the
-//!   metric's goal, against the non-inferiority margin;
+//!   metric's goal, against the allowed worsening (`max_worsening`);
 //! - segments: the same checks within every segment value, Benjamini–Hochberg across segments;
 //! - a metric with a `maturity` is read on the mature units only (first exposed at least that
 //!   long before the look's `now`, in both arms alike; see [`EntityEvidence::mature`]).
@@ -26,7 +26,7 @@ use rampart_stats::{adjust_p_values, Correction};
 use serde::Serialize;
 
 use crate::config::Duration;
-use crate::config::{Config, Control, Gate, Goal, Metric, Rollout};
+use crate::config::{Config, Control, Gate, Goal, Metric, Rollout, Worsening};
 use crate::evidence::{EntityEvidence, MatureEvidence, SegmentEvidence, VariantEvidence};
 use crate::record::Millis;
 use check::{Missing, Quantity, Side, Tested};
@@ -573,13 +573,6 @@ fn combine(results: Vec<CheckResult>, alpha: f64, checks: u32) -> Assessed {
 fn describe(r: &CheckResult, alpha: f64) -> String {
     let (q, t) = match (&r.quantity, &r.tested) {
         (Some(q), Ok(t)) => (q, t),
-        (_, Err(check::Missing::ZeroControl)) => {
-            return format!(
-                "{}: inconclusive: {} (use margin_kind = \"absolute\")",
-                r.label,
-                check::Missing::ZeroControl
-            )
-        }
         (_, Err(missing)) => return format!("{}: inconclusive: {missing}", r.label),
         (None, Ok(_)) => return format!("{}: inconclusive", r.label),
     };
@@ -627,9 +620,10 @@ fn describe(r: &CheckResult, alpha: f64) -> String {
             q.n_candidate
         ),
     };
-    let allowed = match q.harm {
-        Side::Above => format!("at most {} allowed", show(q.limit)),
-        Side::Below => format!("at least {} required", show(q.limit)),
+    let allowed = match (&q.allowed, q.harm) {
+        (Some(allowed), _) => allowed.clone(),
+        (None, Side::Above) => format!("at most {} allowed", show(q.limit)),
+        (None, Side::Below) => format!("at least {} required", show(q.limit)),
     };
     let bounds = format!(
         "always-valid {level}% bounds {} to {}",
@@ -644,6 +638,25 @@ fn describe(r: &CheckResult, alpha: f64) -> String {
         "inconclusive: not yet clear either way".to_string()
     };
     format!("{}: {what}, {allowed}; {bounds}: {verdict}", r.label)
+}
+
+/// The tolerance of a comparison in the metric's own direction: "at most +25% higher than the
+/// control allowed" for a lower-is-better metric, "at most 3% lower than the control allowed"
+/// for a higher-is-better one.
+pub(crate) fn allowed_worsening(goal: Goal, worsening: Worsening) -> String {
+    let amount = worsening.amount();
+    let (sign, way, none) = match goal {
+        Goal::Decrease => ("+", "higher", "not higher than the control allowed"),
+        Goal::Increase => ("", "lower", "not lower than the control allowed"),
+    };
+    if amount == 0.0 {
+        return none.to_string();
+    }
+    let shown = match worsening {
+        Worsening::Relative(_) => fmt_pct(amount),
+        Worsening::Absolute(_) => fmt_num(amount),
+    };
+    format!("at most {sign}{shown} {way} than the control allowed")
 }
 
 /// Four significant digits, without a trailing run of zeros.

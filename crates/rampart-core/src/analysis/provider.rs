@@ -4,7 +4,7 @@
 //!
 //! Such a metric is one number per variant, with no per-unit variance, so its checks are plain
 //! comparisons without a statistical test: `max`/`min` on the candidate's value, and
-//! `compare = "control"` with a margin on the candidate against the baseline's value. A reading
+//! `compare = "control"` with `max_worsening` on the candidate against the baseline's value. A reading
 //! that is missing, failed, empty, several series or not a finite number makes the check
 //! inconclusive: it never passes. A failed reading is also a provider error, which the rollout
 //! state machine counts toward its consecutive-error limit.
@@ -18,7 +18,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::{empty_numbers, fmt_num, fmt_signed, fmt_signed_pct, GateNumbers, Measure, Outcome};
-use crate::config::{Gate, Goal, MarginKind, Metric};
+use crate::config::{Gate, Goal, Metric, Worsening};
 
 /// Every placeholder a query may use.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -336,7 +336,7 @@ pub(crate) fn assess(
     combine(checks, reads, alpha)
 }
 
-/// The candidate against the control's value, in the goal's direction, with the gate's margin:
+/// The candidate against the control's value, in the goal's direction, with the gate's tolerance:
 /// the same quantities as the statistical comparison (`docs/gates.md`), without the test.
 fn compare(
     goal: Goal,
@@ -358,23 +358,24 @@ fn compare(
     };
     numbers.candidate_estimate = Some(t);
     numbers.control_estimate = Some(c);
-    let margin = gate.margin.unwrap_or(0.0);
-    let (measure, estimate) = match gate.margin_kind {
-        MarginKind::Absolute => (Measure::Difference, t - c),
-        MarginKind::Relative => {
+    let worsening = gate.worsening();
+    let amount = worsening.amount();
+    let (measure, estimate) = match worsening {
+        Worsening::Absolute(_) => (Measure::Difference, t - c),
+        Worsening::Relative(_) => {
             if c == 0.0 {
                 return (
-                    Err("the control's value is 0, so a relative change is undefined (use margin_kind = \"absolute\")".to_string()),
+                    Err("the control's value is 0, so a relative change is undefined (give max_worsening as an amount in the metric's units, e.g. max_worsening = 0.01)".to_string()),
                     String::new(),
                 );
             }
             (Measure::RelativeDifference, t / c - 1.0)
         }
     };
-    // Goodness = change × (+1 for increase, −1 for decrease); harm is goodness below the margin.
+    // The change may go the wrong way by at most `amount`; beyond that fails.
     let (limit, ok) = match goal {
-        Goal::Increase => (margin, estimate >= margin),
-        Goal::Decrease => (-margin, estimate <= -margin),
+        Goal::Increase => (-amount, estimate >= -amount),
+        Goal::Decrease => (amount, estimate <= amount),
     };
     numbers.measure = Some(measure);
     numbers.estimate = Some(estimate);
@@ -383,10 +384,7 @@ fn compare(
         Measure::RelativeDifference => fmt_signed_pct(x),
         _ => fmt_signed(x),
     };
-    let allowed = match goal {
-        Goal::Increase => format!("at least {} required", show(limit)),
-        Goal::Decrease => format!("at most {} allowed", show(limit)),
-    };
+    let allowed = super::allowed_worsening(goal, worsening);
     (
         Ok(ok),
         format!(
@@ -532,15 +530,14 @@ mod tests {
         }
     }
 
-    fn gate(max: Option<f64>, min: Option<f64>, compare: bool, margin: Option<f64>) -> Gate {
+    fn gate(max: Option<f64>, min: Option<f64>, compare: bool, worse: Option<f64>) -> Gate {
         Gate {
             metric: "p99".into(),
             max,
             min,
             quantile: None,
             compare: compare.then_some(Compare::Control),
-            margin,
-            margin_kind: MarginKind::Relative,
+            max_worsening: worse.map(Worsening::Relative),
             alpha: None,
         }
     }
@@ -654,16 +651,22 @@ mod tests {
     }
 
     #[test]
-    fn compare_with_control_follows_the_goal_and_the_margin() {
+    fn compare_with_control_follows_the_goal_and_the_tolerance() {
         // Lower is better: the candidate may be 10% above the control.
         let down = metric(Goal::Decrease);
-        let g = gate(None, None, true, Some(-0.1));
+        let g = gate(None, None, true, Some(10.0));
         let ok = run(
             &down,
             &g,
             &readings(&[("v2", value(1.05)), ("v1", value(1.0))]),
         );
         assert_eq!(ok.outcome, Outcome::Pass, "{}", ok.message);
+        assert!(
+            ok.message
+                .contains("at most +10% higher than the control allowed"),
+            "{}",
+            ok.message
+        );
         assert_eq!(ok.numbers.measure, Some(Measure::RelativeDifference));
         assert!((ok.numbers.estimate.unwrap() - 0.05).abs() < 1e-12);
         assert!((ok.numbers.threshold.unwrap() - 0.1).abs() < 1e-12);
@@ -694,7 +697,14 @@ mod tests {
         );
         assert_eq!(worse.outcome, Outcome::Fail);
         assert!((worse.numbers.threshold.unwrap() + 0.1).abs() < 1e-12);
-        // No margin: anything worse than the control fails, equal passes.
+        assert!(
+            worse
+                .message
+                .contains("at most 10% lower than the control allowed"),
+            "{}",
+            worse.message
+        );
+        // No tolerance: anything worse than the control fails, equal passes.
         let strict = gate(None, None, true, None);
         assert_eq!(
             run(
@@ -714,9 +724,9 @@ mod tests {
             .outcome,
             Outcome::Fail
         );
-        // Absolute margins are in the metric's units.
-        let mut abs = gate(None, None, true, Some(-0.05));
-        abs.margin_kind = MarginKind::Absolute;
+        // Absolute tolerances are in the metric's units.
+        let mut abs = gate(None, None, true, None);
+        abs.max_worsening = Some(Worsening::Absolute(0.05));
         let a = run(
             &down,
             &abs,
@@ -733,7 +743,7 @@ mod tests {
             .outcome,
             Outcome::Fail
         );
-        // A missing control value, or a zero one for a relative margin, is inconclusive.
+        // A missing control value, or a zero one for a relative tolerance, is inconclusive.
         let no_control = run(&down, &g, &readings(&[("v2", value(1.0))]));
         assert_eq!(no_control.outcome, Outcome::Inconclusive);
         let zero = run(
@@ -742,13 +752,17 @@ mod tests {
             &readings(&[("v2", value(1.0)), ("v1", value(0.0))]),
         );
         assert_eq!(zero.outcome, Outcome::Inconclusive);
-        assert!(zero.message.contains("margin_kind"), "{}", zero.message);
+        assert!(
+            zero.message.contains("max_worsening = 0.01"),
+            "{}",
+            zero.message
+        );
     }
 
     #[test]
     fn a_failing_check_outweighs_an_inconclusive_one() {
         let m = metric(Goal::Decrease);
-        let g = gate(Some(0.5), None, true, Some(-0.1));
+        let g = gate(Some(0.5), None, true, Some(10.0));
         let a = run(
             &m,
             &g,

@@ -11,7 +11,7 @@ pub struct Duration(pub u64);
 
 /// Why a duration string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: expected an integer followed by ms, s, m, h, d or w (e.g. \"30s\", \"24h\", \"7d\")")]
+#[error("invalid duration {input:?}: expected a whole number followed by ms, s, m, h, d or w, with no spaces (e.g. \"30s\", \"24h\", \"7d\")")]
 pub struct DurationError {
     pub input: String,
 }
@@ -69,17 +69,15 @@ impl FromStr for Duration {
         let err = || DurationError {
             input: s.to_string(),
         };
-        let t = s.trim();
+        // Written exactly as documented: no spaces anywhere, so "5 s" is not read as "5s".
+        let t = s;
         let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
         let (digits, unit) = t.split_at(split);
         if digits.is_empty() {
             return Err(err());
         }
         let n: u64 = digits.parse().map_err(|_| err())?;
-        let (_, factor) = UNITS
-            .iter()
-            .find(|(u, _)| *u == unit.trim())
-            .ok_or_else(err)?;
+        let (_, factor) = UNITS.iter().find(|(u, _)| *u == unit).ok_or_else(err)?;
         n.checked_mul(*factor).map(Duration).ok_or_else(err)
     }
 }
@@ -147,6 +145,10 @@ mod tests {
             "1y",
             "ten minutes",
             "99999999999999999999d",
+            "5 s",
+            " 5s",
+            "5s ",
+            "5\ts",
         ] {
             assert!(
                 bad.parse::<Duration>().is_err(),

@@ -79,8 +79,21 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// A config that passed every check, and what in it is valid but almost certainly not meant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub config: Config,
+    /// Warnings, each with its file, line and field path, in the order of the file.
+    pub warnings: Vec<ConfigError>,
+}
+
 /// Reads, parses and validates a config file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    check_file(path).map(|l| l.config)
+}
+
+/// [`load_file`], keeping the warnings.
+pub fn check_file(path: &Path) -> Result<Loaded, ConfigErrors> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
@@ -90,11 +103,16 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
             message: format!("cannot read the file: {e}"),
         }])
     })?;
-    load_str(&text, Format::from_path(path), &name)
+    check_str(&text, Format::from_path(path), &name)
 }
 
 /// Parses and validates config text; `file` names it in errors.
 pub fn load_str(text: &str, format: Format, file: &str) -> Result<Config, ConfigErrors> {
+    check_str(text, format, file).map(|l| l.config)
+}
+
+/// [`load_str`], keeping the warnings.
+pub fn check_str(text: &str, format: Format, file: &str) -> Result<Loaded, ConfigErrors> {
     let error = |line, field: String, message| ConfigError {
         file: file.to_string(),
         line,
@@ -118,12 +136,18 @@ pub fn load_str(text: &str, format: Format, file: &str) -> Result<Config, Config
     if checked.complete {
         match serde_json::from_value::<Config>(checked.json) {
             Ok(config) => {
-                for p in super::validate::validate(&config) {
+                let (problems, warnings) = super::validate::check(&config);
+                for p in problems {
                     let line = line_of(&checked.lines, &p.field);
                     errors.push(error(line, p.field, p.message));
                 }
                 if errors.is_empty() {
-                    return Ok(config);
+                    let mut warnings: Vec<ConfigError> = warnings
+                        .into_iter()
+                        .map(|p| error(line_of(&checked.lines, &p.field), p.field, p.message))
+                        .collect();
+                    warnings.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+                    return Ok(Loaded { config, warnings });
                 }
             }
             // The schema check should make this unreachable; report it rather than trust that.

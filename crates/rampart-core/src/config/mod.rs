@@ -20,7 +20,9 @@ pub use auth::{
     TokenError, MIN_TOKEN_LEN,
 };
 pub use duration::{Duration, DurationError};
-pub use load::{load_file, load_str, ConfigError, ConfigErrors, Format};
+pub use load::{
+    check_file, check_str, load_file, load_str, ConfigError, ConfigErrors, Format, Loaded,
+};
 pub use secret::{inline_secrets, redact, SecretSource, REDACTED};
 pub use store::StoreConfig;
 pub use validate::http_url_problem;
@@ -342,7 +344,8 @@ pub struct Metric {
     /// look, so both arms are compared on units of the same exposure age; all units when omitted.
     #[serde(default)]
     pub maturity: Option<Duration>,
-    /// Which direction is better; see [`Metric::goal`] for the default.
+    /// Which direction is better. Required for metrics compared with the control, except latency
+    /// (lower is better by kind); see [`Metric::goal`].
     #[serde(default)]
     pub goal: Option<Goal>,
     /// The PromQL query of a `prometheus` metric, with `{{placeholders}}` (see
@@ -368,6 +371,8 @@ impl Metric {
     }
 
     /// The configured goal, else `Decrease` for latency metrics and `Increase` for the others.
+    /// Validation refuses a comparison gate on a non-latency metric without a goal, so the
+    /// fallback only reaches metrics whose direction no gate reads.
     pub fn goal(&self) -> Goal {
         self.goal.unwrap_or(match self.kind {
             MetricKind::Latency => Goal::Decrease,
@@ -491,15 +496,94 @@ pub enum Compare {
     Control,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum MarginKind {
-    /// The margin is a fraction of the control's value (-0.02 = "at most 2% worse").
-    #[default]
-    Relative,
-    /// The margin is in the metric's own units.
-    Absolute,
+/// How much worse than the control a comparison gate lets the candidate be, always written as a
+/// positive amount in the direction of the metric's goal: `"5%"` (a share of the control's value)
+/// or a plain number in the metric's own units (`0.002`, `20` ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Worsening {
+    /// A percentage of the control's value: `Relative(5.0)` is written `"5%"`.
+    Relative(f64),
+    /// An amount in the metric's own units.
+    Absolute(f64),
 }
+
+impl Worsening {
+    /// No worsening allowed (the tolerance of a gate that sets none).
+    pub const NONE: Worsening = Worsening::Relative(0.0);
+
+    /// The amount as the analysis uses it: a fraction of the control for relative tolerances
+    /// (`"5%"` → 0.05), the metric's units for absolute ones.
+    pub fn amount(self) -> f64 {
+        match self {
+            Worsening::Relative(percent) => percent / 100.0,
+            Worsening::Absolute(a) => a,
+        }
+    }
+
+    pub fn is_relative(self) -> bool {
+        matches!(self, Worsening::Relative(_))
+    }
+
+    /// Parses the string form, `"<number>%"`; `None` when it is not one.
+    pub fn parse_percent(s: &str) -> Option<Worsening> {
+        let number = s.strip_suffix('%')?;
+        if number.is_empty() || number.trim() != number {
+            return None;
+        }
+        number
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite())
+            .map(Worsening::Relative)
+    }
+}
+
+impl std::fmt::Display for Worsening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Worsening::Relative(p) => write!(f, "\"{p}%\""),
+            Worsening::Absolute(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+impl Serialize for Worsening {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Worsening::Relative(p) => s.collect_str(&format_args!("{p}%")),
+            Worsening::Absolute(a) => s.serialize_f64(*a),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Worsening {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Worsening;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(WORSENING_FORMS)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Worsening, E> {
+                Worsening::parse_percent(v)
+                    .ok_or_else(|| E::custom(format!("expected {WORSENING_FORMS}, found {v:?}")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Worsening, E> {
+                Ok(Worsening::Absolute(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Worsening, E> {
+                Ok(Worsening::Absolute(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Worsening, E> {
+                Ok(Worsening::Absolute(v as f64))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// The accepted forms of `max_worsening`, for error messages.
+pub const WORSENING_FORMS: &str = "a percentage of the control's value such as \"5%\", or a number in the metric's own units such as 0.002";
 
 /// One go/no-go check at the end of (and during) a stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -518,13 +602,19 @@ pub struct Gate {
     /// Compare with the concurrent control instead of a fixed limit.
     #[serde(default)]
     pub compare: Option<Compare>,
-    /// Non-inferiority margin for comparisons; negative means "may be this much worse".
+    /// For comparisons: how much worse than the control the candidate may be (0 or more, in the
+    /// direction of the metric's goal); none allowed when omitted.
     #[serde(default)]
-    pub margin: Option<f64>,
-    #[serde(default)]
-    pub margin_kind: MarginKind,
+    pub max_worsening: Option<Worsening>,
     #[serde(default)]
     pub alpha: Option<f64>,
+}
+
+impl Gate {
+    /// The comparison's tolerance: the configured one, else no worsening at all.
+    pub fn worsening(&self) -> Worsening {
+        self.max_worsening.unwrap_or(Worsening::NONE)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -632,7 +722,7 @@ pub struct Experiment {
     #[serde(default)]
     pub on_winner: Option<OnWinner>,
     /// Limits on `prometheus` guardrail metrics, checked on every variant: the keys of a rollout
-    /// gate (`max`, `min`, `compare = "control"` with `margin`).
+    /// gate (`max`, `min`, `compare = "control"` with `max_worsening`).
     #[serde(default)]
     pub limits: Vec<Gate>,
     #[serde(default)]

@@ -73,3 +73,37 @@ mod tests {
         assert_eq!(edit_distance("traffic", "traffic"), 0);
     }
 }
+
+/// A number as a person would write it in config: at most 10 significant digits, so arithmetic
+/// noise (`0.07 × 100 = 7.000000000000001`) does not show.
+pub fn short_number(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return if x == 0.0 { "0".into() } else { x.to_string() };
+    }
+    let digits = (9 - x.abs().log10().floor() as i32).clamp(0, 17) as usize;
+    let s = format!("{x:.digits$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" {
+        "0".into()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod short_number_tests {
+    #[test]
+    fn short_numbers_hide_float_noise() {
+        use super::short_number;
+        assert_eq!(short_number(0.07 * 100.0), "7");
+        assert_eq!(short_number(2.5), "2.5");
+        assert_eq!(short_number(-0.02), "-0.02");
+        assert_eq!(short_number(1e-12), "0.000000000001");
+        assert_eq!(short_number(250.0), "250");
+        assert_eq!(short_number(0.0), "0");
+    }
+}

@@ -1,14 +1,16 @@
 //! Semantic checks of a parsed config: names, references, traffic shares, stage plans, gates and
 //! experiment designs. Every rule adds a [`Problem`] with the field path it is about and what would
-//! be valid; nothing stops at the first one. `docs/config.md` lists the rules.
+//! be valid; nothing stops at the first one. A config that is valid but almost certainly not meant
+//! (a gate that can only pass on an improvement, or never) gets a warning the same way.
+//! `docs/config.md` lists the rules and the warnings.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::load::{ConfigError, ConfigErrors};
 use super::{
-    Compare, Config, Control, Design, Duration, Experiment, Gate, MetricKind, Model, Rollout,
-    StoppingRule, UnitKind,
+    Compare, Config, Control, Design, Duration, Experiment, Gate, Goal, MetricKind, Model, Rollout,
+    StoppingRule, UnitKind, Worsening,
 };
 use crate::analysis::provider::{placeholders, EXPERIMENT_PLACEHOLDERS, ROLLOUT_PLACEHOLDERS};
 
@@ -19,8 +21,28 @@ pub(crate) struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    fn at(self, file: &str) -> ConfigError {
+        ConfigError {
+            file: file.to_string(),
+            line: None,
+            field: self.field,
+            message: self.message,
+        }
+    }
+}
+
 /// The controller cannot usefully look at evidence more often than this.
 const MIN_TICK: Duration = Duration::from_millis(100);
+/// Harm is acted on only at a look, so a longer tick would leave a harmful candidate serving for
+/// longer than any stage plan means to.
+const MAX_TICK: Duration = Duration::from_secs(3_600);
+const MAX_EVIDENCE_BUCKET: Duration = Duration::from_secs(7 * 86_400);
+/// The longest span any other duration may have (stage lengths, windows, maturities, timeouts of
+/// queries): beyond a year it is a typo, not a plan.
+const MAX_SPAN: Duration = Duration::from_secs(366 * 86_400);
+const MAX_BODY_BYTES: usize = 1 << 30;
+const MAX_PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(600);
 /// A model call held longer than this is a stuck connection, not a slow model.
 const MAX_PROXY_TIMEOUT: Duration = Duration::from_secs(600);
 /// Client timeouts (headers, body, whole request): shorter cuts off healthy clients on a slow
@@ -40,24 +62,33 @@ impl Config {
             return Ok(());
         }
         Err(ConfigErrors(
-            problems
-                .into_iter()
-                .map(|p| ConfigError {
-                    file: file.to_string(),
-                    line: None,
-                    field: p.field,
-                    message: p.message,
-                })
-                .collect(),
+            problems.into_iter().map(|p| p.at(file)).collect(),
         ))
+    }
+
+    /// What is valid but almost certainly not meant (see `docs/config.md`, "Warnings"), for a
+    /// config built in code; the warnings name `file` and carry no line.
+    pub fn warnings(&self, file: &str) -> Vec<ConfigError> {
+        warnings(self).into_iter().map(|p| p.at(file)).collect()
     }
 }
 
 /// Every problem found, in the order of the file's sections.
 pub(crate) fn validate(config: &Config) -> Vec<Problem> {
+    check(config).0
+}
+
+/// The warnings of a config that has no problems (see [`check`]).
+pub(crate) fn warnings(config: &Config) -> Vec<Problem> {
+    check(config).1
+}
+
+/// Every problem and every warning, each in the order of the file's sections.
+pub(crate) fn check(config: &Config) -> (Vec<Problem>, Vec<Problem>) {
     let mut v = Validator {
         config,
         problems: Vec::new(),
+        warnings: Vec::new(),
     };
     v.server();
     v.auth();
@@ -69,7 +100,8 @@ pub(crate) fn validate(config: &Config) -> Vec<Problem> {
     v.experiments();
     v.webhooks();
     v.prometheus();
-    v.problems
+    v.goals();
+    (v.problems, v.warnings)
 }
 
 /// What is wrong with `url` as the address of an outbound HTTP call, if anything: the clients
@@ -116,6 +148,53 @@ pub fn http_url_problem(url: &str) -> Option<String> {
 struct Validator<'a> {
     config: &'a Config,
     problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+/// The goal a metric's name suggests, for the fix in an error message; never applied.
+pub(crate) fn goal_from_name(name: &str) -> Option<(Goal, &'static str)> {
+    let n = name.to_ascii_lowercase();
+    const LOWER: &[(&str, &str)] = &[
+        ("error", "an error rate"),
+        ("err", "an error rate"),
+        ("fail", "a failure rate"),
+        ("crash", "a crash rate"),
+        ("exception", "an exception rate"),
+        ("5xx", "a server-error rate"),
+        ("timeout", "a timeout rate"),
+        ("latency", "a latency"),
+        ("duration", "a duration"),
+        ("bounce", "a bounce rate"),
+        ("churn", "a churn rate"),
+        ("abandon", "an abandonment rate"),
+        ("refund", "a refund rate"),
+        ("complaint", "a complaint rate"),
+        ("cost", "a cost"),
+        ("unsubscribe", "an unsubscribe rate"),
+    ];
+    const HIGHER: &[(&str, &str)] = &[
+        ("conversion", "a conversion rate"),
+        ("convert", "a conversion rate"),
+        ("click", "a click rate"),
+        ("ctr", "a click-through rate"),
+        ("revenue", "revenue"),
+        ("purchase", "purchases"),
+        ("order", "orders"),
+        ("signup", "sign-ups"),
+        ("retention", "retention"),
+        ("engagement", "engagement"),
+        ("success", "a success rate"),
+    ];
+    let find = |list: &[(&str, &'static str)]| {
+        list.iter()
+            .find(|(w, _)| n.contains(w))
+            .map(|(_, what)| *what)
+    };
+    match (find(LOWER), find(HIGHER)) {
+        (Some(what), None) => Some((Goal::Decrease, what)),
+        (None, Some(what)) => Some((Goal::Increase, what)),
+        _ => None,
+    }
 }
 
 /// `a, b, c`, or a note that there is nothing to choose from.
@@ -166,6 +245,91 @@ impl<'a> Validator<'a> {
             field: field.into(),
             message: message.into(),
         });
+    }
+
+    fn warn(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Problem {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A duration no longer than `max`, with the reason in `why`.
+    fn at_most(&mut self, field: &str, value: Option<Duration>, max: Duration, why: &str) {
+        if let Some(v) = value.filter(|v| *v > max) {
+            self.push(
+                field,
+                format!("must be at most {max}{why}, found {v} ({})", v.elapsed()),
+            );
+        }
+    }
+
+    /// A comparison with the control reads which way is better: a metric compared by a gate
+    /// needs its goal written down (latency metrics are lower-is-better by kind). One error per
+    /// metric, at its `goal`, naming the first gate that compares it.
+    fn goals(&mut self) {
+        let config = self.config;
+        let mut users: Vec<(&str, String)> = Vec::new();
+        for (i, r) in config.rollouts.iter().enumerate() {
+            for (g, gate) in r.gates.iter().enumerate() {
+                if gate.compare.is_some() {
+                    users.push((&gate.metric, format!("rollouts[{i}].gates[{g}]")));
+                }
+            }
+        }
+        for (i, e) in config.experiments.iter().enumerate() {
+            for (k, limit) in e.limits.iter().enumerate() {
+                if limit.compare.is_some() {
+                    users.push((&limit.metric, format!("experiments[{i}].limits[{k}]")));
+                }
+            }
+        }
+        for (i, m) in config.metrics.iter().enumerate() {
+            // Prometheus metrics get their own error for a missing goal.
+            if m.goal.is_some() || matches!(m.kind, MetricKind::Latency | MetricKind::Prometheus) {
+                continue;
+            }
+            let Some((_, gate)) = users.iter().find(|(name, _)| *name == m.name) else {
+                continue;
+            };
+            let fix = match goal_from_name(&m.name) {
+                Some((Goal::Decrease, what)) => format!("the name reads like {what}, so probably goal = \"decrease\" (lower is better); goal = \"increase\" if higher is better"),
+                Some((Goal::Increase, what)) => format!("the name reads like {what}, so probably goal = \"increase\" (higher is better); goal = \"decrease\" if lower is better"),
+                None => "add goal = \"increase\" (higher is better) or goal = \"decrease\" (lower is better)".to_string(),
+            };
+            self.push(
+                format!("metrics[{i}].goal"),
+                format!("metric {:?} is compared with the control ({gate}) but has no goal, so which direction is worse is unknown: {fix}", m.name),
+            );
+        }
+        // Experiments decide winners and guardrail harm by the goal too; there a missing one
+        // still reads as higher-is-better, so it is a warning rather than an error.
+        for (i, m) in config.metrics.iter().enumerate() {
+            if m.goal.is_some() || matches!(m.kind, MetricKind::Latency | MetricKind::Prometheus) {
+                continue;
+            }
+            if users.iter().any(|(name, _)| *name == m.name) {
+                continue;
+            }
+            let Some((j, e)) = config
+                .experiments
+                .iter()
+                .enumerate()
+                .find(|(_, e)| e.metric_names().contains(&m.name.as_str()))
+            else {
+                continue;
+            };
+            let guess = match goal_from_name(&m.name) {
+                Some((Goal::Decrease, what)) => {
+                    format!("; the name reads like {what}, so probably goal = \"decrease\"")
+                }
+                _ => String::new(),
+            };
+            self.warn(
+                format!("metrics[{i}].goal"),
+                format!("metric {:?} is analysed by experiment {:?} (experiments[{j}]) without a goal, so higher is taken as better{guess}; state it with goal = \"increase\" or \"decrease\"", m.name, e.name),
+            );
+        }
     }
 
     /// Names end up in URLs, metric labels and file names, so they are kept to a safe alphabet.
@@ -339,6 +503,22 @@ impl<'a> Validator<'a> {
                 format!("must be at least {MIN_TICK}, found {}", s.tick),
             );
         }
+        if s.tick > MAX_TICK {
+            self.push(
+                "server.tick",
+                format!(
+                    "must be at most {MAX_TICK} (gates act on harm only at a look), found {} ({})",
+                    s.tick,
+                    s.tick.elapsed()
+                ),
+            );
+        }
+        self.at_most(
+            "server.evidence_bucket",
+            Some(s.evidence_bucket),
+            MAX_EVIDENCE_BUCKET,
+            " (one time bucket of the charts)",
+        );
         if s.evidence_bucket < MIN_EVIDENCE_BUCKET {
             self.push(
                 "server.evidence_bucket",
@@ -350,6 +530,11 @@ impl<'a> Validator<'a> {
         }
         if s.max_body_bytes == 0 {
             self.push("server.max_body_bytes", "must be at least 1 byte");
+        } else if s.max_body_bytes > MAX_BODY_BYTES {
+            self.push(
+                "server.max_body_bytes",
+                format!("must be at most {MAX_BODY_BYTES} (1 GiB; a request body is held in memory), found {}", s.max_body_bytes),
+            );
         }
         for (key, value) in [
             ("server.header_timeout", s.header_timeout),
@@ -671,6 +856,8 @@ impl<'a> Validator<'a> {
                 );
             }
             self.maturity(&at, m);
+            self.at_most(&format!("{at}.window"), m.window, MAX_SPAN, "");
+            self.at_most(&format!("{at}.maturity"), m.maturity, MAX_SPAN, "");
         }
         let items = config
             .metrics
@@ -802,6 +989,18 @@ impl<'a> Validator<'a> {
             if stage.max_duration == Some(Duration::from_millis(0)) {
                 self.push(format!("{sat}.max_duration"), "must be longer than 0");
             }
+            self.at_most(
+                &format!("{sat}.min_duration"),
+                stage.min_duration,
+                MAX_SPAN,
+                "",
+            );
+            self.at_most(
+                &format!("{sat}.max_duration"),
+                stage.max_duration,
+                MAX_SPAN,
+                "",
+            );
             if let (Some(min), Some(max)) = (stage.min_duration, stage.max_duration) {
                 if max < min {
                     self.push(
@@ -859,7 +1058,6 @@ impl<'a> Validator<'a> {
         }
         self.finite(&format!("{at}.max"), gate.max);
         self.finite(&format!("{at}.min"), gate.min);
-        self.finite(&format!("{at}.margin"), gate.margin);
         if let (Some(min), Some(max)) = (gate.min, gate.max) {
             if min > max {
                 self.push(
@@ -868,21 +1066,116 @@ impl<'a> Validator<'a> {
                 );
             }
         }
+        if let Some(k) = kind {
+            self.limits(at, gate, k);
+        }
         if gate.compare == Some(Compare::Control) && control == Control::None {
             self.push(
                 format!("{at}.compare"),
                 "compare = \"control\" needs a control group, but the rollout has control = \"none\"; use max/min, or control = \"concurrent\"",
             );
         }
-        if gate.margin.is_some() && gate.compare.is_none() {
-            self.push(
-                format!("{at}.margin"),
-                "margin applies only to comparisons: add compare = \"control\"",
-            );
-        }
+        self.worsening(at, gate, kind);
         if let Some(a) = gate.alpha {
             if kind != Some(MetricKind::Prometheus) {
                 self.probability(&format!("{at}.alpha"), a, "0.05");
+            }
+        }
+    }
+
+    /// `max` and `min` against the values a metric of this kind can take: a limit no value can
+    /// meet is an error, one that can never be shown met (the test needs the candidate beyond it
+    /// by more than noise) a warning.
+    fn limits(&mut self, at: &str, gate: &Gate, kind: MetricKind) {
+        let what = match kind {
+            MetricKind::Binary => "a binary metric is a share of units, from 0 to 1",
+            MetricKind::Count => "a count metric is a number of events per unit, 0 or more",
+            MetricKind::Latency => "a latency metric is in milliseconds, 0 or more",
+            _ => return,
+        };
+        if let Some(max) = gate.max.filter(|m| m.is_finite()) {
+            if max < 0.0 {
+                self.push(
+                    format!("{at}.max"),
+                    format!("max {max} is below 0 and {what}, so no candidate can pass; give the largest value you accept, e.g. max = 0.01"),
+                );
+            } else if max == 0.0 {
+                self.warn(
+                    format!("{at}.max"),
+                    format!("max = 0 can never pass: {what}, and a pass needs the candidate shown below the limit, which no value can be; give the largest value you accept, e.g. max = 0.001"),
+                );
+            }
+        }
+        if let Some(min) = gate.min.filter(|m| m.is_finite()) {
+            if kind == MetricKind::Binary && min > 1.0 {
+                self.push(
+                    format!("{at}.min"),
+                    format!("min {min} is above 1 and {what}, so no candidate can pass; give the smallest share you accept, e.g. min = 0.99"),
+                );
+            } else if kind == MetricKind::Binary && min == 1.0 {
+                self.warn(
+                    format!("{at}.min"),
+                    format!("min = 1 can never pass: {what}, and a pass needs the candidate shown above the limit, which no share can be; give the smallest share you accept, e.g. min = 0.99"),
+                );
+            } else if min < 0.0 {
+                self.warn(
+                    format!("{at}.min"),
+                    format!("min {min} can never fail: {what}; give the smallest value you accept"),
+                );
+            }
+        }
+    }
+
+    /// `max_worsening`: only with comparisons, 0 or more, and a warning when the gate could then
+    /// pass only on an improvement (or never fail).
+    fn worsening(&mut self, at: &str, gate: &Gate, kind: Option<MetricKind>) {
+        let field = format!("{at}.max_worsening");
+        if gate.max_worsening.is_some() && gate.compare.is_none() {
+            self.push(
+                field.clone(),
+                "max_worsening applies only to comparisons: add compare = \"control\"",
+            );
+            return;
+        }
+        if gate.compare.is_none() {
+            return;
+        }
+        let w = gate.worsening();
+        let amount = w.amount();
+        if !amount.is_finite() {
+            self.push(field, format!("must be a finite amount, found {w}"));
+            return;
+        }
+        if amount < 0.0 {
+            let fixed = match w {
+                Worsening::Relative(p) => format!("\"{}%\"", super::text::short_number(-p)),
+                Worsening::Absolute(a) => super::text::short_number(-a),
+            };
+            self.push(
+                field,
+                format!("must be 0 or more, found {w}: it is how much worse than the control the candidate may be, in the direction of the metric's goal, so it has no sign; write max_worsening = {fixed}"),
+            );
+            return;
+        }
+        let goal = self.config.metric(&gate.metric).map(|m| m.goal());
+        // A prometheus comparison compares two readings without a test: equal passes.
+        let tested = !matches!(kind, Some(MetricKind::Prometheus) | None);
+        if amount == 0.0 && tested {
+            let how = if gate.max_worsening.is_none() {
+                "no max_worsening is set, so no worsening is allowed"
+            } else {
+                "max_worsening is 0"
+            };
+            self.warn(
+                field,
+                format!("{how}: this gate passes only once the candidate is shown better than the control, and a candidate equal to it stays inconclusive until the stage times out; allow the worsening you would accept, e.g. max_worsening = \"2%\""),
+            );
+        } else if let (Worsening::Relative(p), Some(Goal::Increase)) = (w, goal) {
+            if p >= 100.0 {
+                self.warn(
+                    field,
+                    format!("max_worsening = {w} lets the candidate lose all of the control's value (higher is better), so this gate can never fail; give the largest drop you accept, e.g. max_worsening = \"5%\""),
+                );
             }
         }
     }
@@ -903,6 +1196,12 @@ impl<'a> Validator<'a> {
         if p.timeout == Duration::from_millis(0) {
             self.push("prometheus.timeout", "must be longer than 0, e.g. \"5s\"");
         }
+        self.at_most(
+            "prometheus.timeout",
+            Some(p.timeout),
+            MAX_PROMETHEUS_TIMEOUT,
+            " (a query held longer is a stuck connection)",
+        );
         self.secret_fields(
             "prometheus.token",
             p.token_env.as_deref(),
@@ -1075,7 +1374,7 @@ impl<'a> Validator<'a> {
                 {
                     self.push(
                         field.clone(),
-                        format!("guardrail {m:?} is a prometheus metric, which has no statistical test against the control: give it a limit, e.g. limits = [{{ metric = {m:?}, max = 0.01 }}] or {{ metric = {m:?}, compare = \"control\", margin = -0.1 }}"),
+                        format!("guardrail {m:?} is a prometheus metric, which has no statistical test against the control: give it a limit, e.g. limits = [{{ metric = {m:?}, max = 0.01 }}] or {{ metric = {m:?}, compare = \"control\", max_worsening = \"10%\" }}"),
                     );
                 }
                 self.provider_context(&field, m, EXPERIMENT_PLACEHOLDERS, "an experiment");
@@ -1182,6 +1481,7 @@ impl<'a> Validator<'a> {
             } else if window.as_millis() == 0 {
                 self.push(format!("{at}.window"), "must be longer than 0");
             }
+            self.at_most(&format!("{at}.window"), Some(window), MAX_SPAN, "");
         }
         if let Some(weights) = &e.weights {
             if e.design != Design::Split {
@@ -1227,6 +1527,12 @@ impl<'a> Validator<'a> {
                 "must be longer than 0",
             );
         }
+        self.at_most(
+            &format!("{at}.stopping.max_duration"),
+            s.max_duration,
+            MAX_SPAN,
+            "",
+        );
         if s.rule == StoppingRule::Fixed && s.mde.is_none() && s.max_duration.is_none() {
             self.push(
                 format!("{at}.stopping"),

@@ -51,6 +51,7 @@ name = "conversion"
 kind = "binary"
 event = "purchase"
 maturity = "1h"
+goal = "increase"
 
 [[metrics]]
 name = "clicks"
@@ -68,7 +69,7 @@ model = "recs"
 baseline = "v1"
 candidate = "v2"
 stages = [{ traffic = 20, min_duration = "1h" }, { traffic = 100 }]
-gates = [{ metric = "conversion", compare = "control", margin = -0.02 }]
+gates = [{ metric = "conversion", compare = "control", max_worsening = "2%" }]
 
 [[experiments]]
 name = "ranker"

@@ -53,6 +53,7 @@ variants = [{ name = "b1" }, { name = "b2" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[metrics]]
 name = "clicks"
@@ -72,7 +73,7 @@ baseline = "v1"
 candidate = "v2"
 salt = "dash-rollout"
 stages = [{ traffic = 20, min_duration = "1h" }, { traffic = 100 }]
-gates = [{ metric = "conversion", compare = "control", margin = -0.05 }]
+gates = [{ metric = "conversion", compare = "control", max_worsening = "5%" }]
 
 [[rollouts]]
 name = "banner-v2"

@@ -56,6 +56,7 @@ variants = [{ name = "l1" }, { name = "l2" }]
 name = "conversion"
 kind = "binary"
 event = "purchase"
+goal = "increase"
 
 [[holdouts]]
 name = "global"
@@ -70,7 +71,7 @@ baseline = "v1"
 candidate = "v2"
 salt = "ofrep-rollout"
 stages = [{ traffic = 20, min_duration = "1h" }, { traffic = 100 }]
-gates = [{ metric = "conversion", compare = "control", margin = -0.02 }]
+gates = [{ metric = "conversion", compare = "control", max_worsening = "2%" }]
 
 [[rollouts]]
 name = "legacy-l2"

@@ -180,7 +180,7 @@ gates = {gates}
 /// At most 250 ms, and at most 10% above the control.
 const GATES: &str = r#"[
   { metric = "latency", max = 0.25 },
-  { metric = "latency", compare = "control", margin = -0.1 },
+  { metric = "latency", compare = "control", max_worsening = "10%" },
 ]"#;
 
 fn status(r: &Value) -> &str {

@@ -41,6 +41,7 @@ name = "conversion"
 kind = "binary"
 event = "purchase"
 window = "1m"
+goal = "increase"
 
 [[metrics]]
 name = "revenue"
@@ -75,7 +76,7 @@ stages = [
   { traffic = 100 },
 ]
 gates = [
-  { metric = "conversion", compare = "control", margin = -0.02 },
+  { metric = "conversion", compare = "control", max_worsening = "2%" },
   { metric = "revenue", min = 0 },
 ]
 

@@ -9,7 +9,7 @@ use serde_json::{Map, Number, Value as Json};
 
 use super::tree::{Node, Value};
 use crate::config::text::edit_distance;
-use crate::config::Duration;
+use crate::config::{Duration, Worsening, WORSENING_FORMS};
 
 /// What a value must look like.
 #[derive(Debug)]
@@ -24,6 +24,11 @@ pub(super) enum Shape {
     Bool,
     Duration,
     Enum(&'static [&'static str]),
+    /// A tolerance: `"5%"` or a number (see [`Worsening`]).
+    Worsening,
+    /// A key that no longer exists: any value is refused with the message the function builds,
+    /// which says what replaced it.
+    Removed(fn(&Value) -> String),
 }
 
 #[derive(Debug)]
@@ -57,7 +62,6 @@ pub(super) const ON_FAIL: &[&str] = &["rollback", "pause"];
 pub(super) const ON_TIMEOUT: &[&str] = &["hold", "rollback", "advance"];
 pub(super) const APPROVALS: &[&str] = &["auto", "manual"];
 pub(super) const COMPARES: &[&str] = &["control"];
-pub(super) const MARGIN_KINDS: &[&str] = &["relative", "absolute"];
 pub(super) const GOALS: &[&str] = &["increase", "decrease"];
 pub(super) const NOTIFICATIONS: &[&str] = &[
     "stage-changed",
@@ -162,8 +166,9 @@ const GATE: Shape = Shape::Table(&[
     opt("min", Shape::Number),
     opt("quantile", Shape::Number),
     opt("compare", Shape::Enum(COMPARES)),
-    opt("margin", Shape::Number),
-    opt("margin_kind", Shape::Enum(MARGIN_KINDS)),
+    opt("max_worsening", Shape::Worsening),
+    opt("margin", Shape::Removed(removed_margin)),
+    opt("margin_kind", Shape::Removed(removed_margin_kind)),
     opt("alpha", Shape::Number),
 ]);
 
@@ -246,6 +251,37 @@ const WEBHOOK: Shape = Shape::Table(&[
     opt("format", Shape::Enum(WEBHOOK_FORMATS)),
 ]);
 
+/// `margin` was signed ("-0.02" meant "2% worse is fine"), so a positive one, written meaning a
+/// tolerance, demanded an improvement instead: it is refused with its replacement spelled out.
+fn removed_margin(value: &Value) -> String {
+    let replacement = match value {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) if f.is_finite() => Some(*f),
+        _ => None,
+    }
+    .map(|m| {
+        let worse = -m;
+        let percent = worse * 100.0;
+        if m <= 0.0 {
+            format!(
+                "margin = {m} becomes max_worsening = \"{}%\" (with margin_kind = \"absolute\": max_worsening = {}); ",
+                crate::config::text::short_number(percent),
+                crate::config::text::short_number(worse)
+            )
+        } else {
+            format!("margin = {m} demanded a candidate better than the control by that much; to allow {}% worse write max_worsening = \"{}%\"; ", crate::config::text::short_number(m * 100.0), crate::config::text::short_number(m * 100.0))
+        }
+    })
+    .unwrap_or_default();
+    format!(
+        "`margin` is replaced by `max_worsening`, the amount the candidate may be worse than the control, written as a positive number (the sign is gone): {replacement}max_worsening takes {WORSENING_FORMS}"
+    )
+}
+
+fn removed_margin_kind(_: &Value) -> String {
+    format!("`margin_kind` is gone: the form of `max_worsening` says the kind, {WORSENING_FORMS}")
+}
+
 /// One structural problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Problem {
@@ -308,6 +344,8 @@ fn expected(shape: &Shape) -> String {
         Shape::Bool => "true or false".to_string(),
         Shape::Duration => "a duration such as \"30s\", \"24h\" or \"7d\"".to_string(),
         Shape::Enum(values) => format!("one of {}", quoted(values)),
+        Shape::Worsening => WORSENING_FORMS.to_string(),
+        Shape::Removed(_) => "nothing (the key is gone)".to_string(),
     }
 }
 
@@ -390,6 +428,30 @@ impl Walk {
                     None
                 }
             },
+            (Shape::Worsening, Value::Int(i)) => Some(Json::Number((*i).into())),
+            (Shape::Worsening, Value::Float(f)) => match Number::from_f64(*f) {
+                Some(n) if f.is_finite() => Some(Json::Number(n)),
+                _ => {
+                    self.complete = false;
+                    let message = format!("expected {WORSENING_FORMS}, found {f}");
+                    self.problem(path, node.line, message);
+                    None
+                }
+            },
+            (Shape::Worsening, Value::Str(s)) if Worsening::parse_percent(s).is_some() => {
+                Some(Json::String(s.clone()))
+            }
+            (Shape::Worsening, Value::Str(s)) => {
+                self.complete = false;
+                let message = format!("expected {WORSENING_FORMS}, found {s:?}");
+                self.problem(path, node.line, message);
+                None
+            }
+            // The rest of the file can still be checked: the key now changes no value.
+            (Shape::Removed(message), value) => {
+                self.problem(path, node.line, message(value));
+                None
+            }
             (Shape::Enum(values), Value::Str(s)) if values.contains(&s.as_str()) => {
                 Some(Json::String(s.clone()))
             }
@@ -486,14 +548,14 @@ mod tests {
                 "stages": [{ "traffic": 1, "min_duration": "1h", "min_units": 1, "max_duration": "2h",
                     "on_timeout": "hold", "approval": "auto", "experiment": "e" }],
                 "gates": [{ "metric": "x", "max": 1, "min": 0, "quantile": 0.5, "compare": "control",
-                    "margin": 0.1, "margin_kind": "absolute", "alpha": 0.05 }],
+                    "max_worsening": "10%", "alpha": 0.05 }],
                 "on_fail": "pause", "autostart": false, "segments": ["s"], "salt": "s", "renamed_from": "q" }],
             "experiments": [{ "name": "e", "model": "m", "design": "split", "variants": ["a", "b"], "weights": [1, 2],
                 "traffic": 5, "window": "1h", "layer": "l", "primary": "x", "secondary": ["x"], "guardrails": ["x"],
                 "stopping": { "rule": "fixed", "alpha": 0.1, "power": 0.9, "mde": 0.01, "max_duration": "1d" },
                 "correction": "bh", "autostart": false, "on_winner": { "rollout": "r" }, "segments": ["s"],
                 "limits": [{ "metric": "x", "max": 1, "min": 0, "quantile": 0.5, "compare": "control",
-                    "margin": 0.1, "margin_kind": "absolute", "alpha": 0.05 }],
+                    "max_worsening": 0.1, "alpha": 0.05 }],
                 "salt": "s", "renamed_from": "q" }],
             "segments": ["s"],
             "webhooks": [{ "url": "http://x", "url_env": "U", "url_file": "u", "events": ["completed"], "format": "slack" }],
@@ -517,14 +579,21 @@ mod tests {
                     .as_object()
                     .unwrap_or_else(|| panic!("{pointer} is not an object"));
                 let mut keys: Vec<&str> = object.keys().map(|k| k.as_str()).collect();
-                let mut names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                let mut names: Vec<&str> = fields
+                    .iter()
+                    .filter(|f| !matches!(f.shape, Shape::Removed(_)))
+                    .map(|f| f.name)
+                    .collect();
                 keys.sort_unstable();
                 names.sort_unstable();
                 assert_eq!(
                     keys, names,
                     "schema and serde disagree on the keys at {pointer}"
                 );
-                for f in *fields {
+                for f in fields
+                    .iter()
+                    .filter(|f| !matches!(f.shape, Shape::Removed(_)))
+                {
                     let mut without = root.clone();
                     at(&mut without, pointer)
                         .as_object_mut()
