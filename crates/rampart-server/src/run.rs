@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rampart_core::config::{load_str, ConfigErrors, Format};
+use rampart_core::config::{check_str, ConfigErrors, Format};
 use rampart_core::evidence::Aggregator;
 use rampart_core::proxy::ProxySummary;
 use rampart_core::Record;
@@ -150,8 +150,13 @@ fn load(opts: &Options) -> Result<Loaded, ServeError> {
             message: format!("cannot read the file: {e}"),
         }]))
     })?;
-    let mut config =
-        load_str(&text, Format::from_path(&opts.config_path), &file).map_err(ServeError::Config)?;
+    let loaded = check_str(&text, Format::from_path(&opts.config_path), &file)
+        .map_err(ServeError::Config)?;
+    // Valid but almost certainly not meant (e.g. a gate that can only pass on an improvement).
+    for w in &loaded.warnings {
+        tracing::warn!(warning = %w, "config warning");
+    }
+    let mut config = loaded.config;
     let overrides = [
         (&mut config.server.header_timeout, opts.header_timeout),
         (&mut config.server.body_timeout, opts.body_timeout),

@@ -703,14 +703,12 @@ async fn the_dashboard_in_chromium_shows_the_api_numbers_and_pauses_a_rollout() 
                 // The series may have grown a bucket between the browser's read and this one.
                 assert_eq!(lo, Some(starts[0]), "{chart}");
                 let hi = hi.unwrap_or_else(|| panic!("no x axis in {chart}"));
+                // Buckets without exposures are absent (a loaded machine may skip a second), so
+                // the bound is the last bucket's end, not a count of buckets.
                 let last_end = starts[starts.len() - 1] + bucket;
                 assert!(
                     hi <= last_end + 1e-9 && hi >= last_end - bucket - 1e-9,
                     "{id}: x axis {lo:?}..{hi}, buckets {starts:?} of {bucket} s"
-                );
-                assert!(
-                    hi - starts[0] <= bucket * starts.len() as f64 + 1e-9,
-                    "{chart}"
                 );
                 assert!(chart["width"].as_f64() > Some(100.0), "{chart}");
             }
