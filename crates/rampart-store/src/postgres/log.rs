@@ -59,16 +59,42 @@ pub(crate) fn append(client: &mut Client, records: &[Record]) -> Result<Appended
         // In hash order, so two writers inserting overlapping batches take the index entries in
         // the same order and wait for each other instead of deadlocking.
         events.sort_unstable_by_key(|(hash, _, _)| *hash);
-        copy_events(&mut tx, batch, &events)?;
-        for row in tx.query(
-            &format!(
-                "INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM event_stage \
-                 ORDER BY id_hash ON CONFLICT (id_hash) DO NOTHING RETURNING idx"
-            ),
-            &[],
-        )? {
-            let idx: i32 = row.get(0);
-            fresh[idx as usize] = true;
+        let attributes = events
+            .iter()
+            .map(|(_, index, e)| codec::attributes_json(&e.attributes, *index))
+            .collect::<Result<Vec<_>>>()?;
+        // Most batches hold only new ids: copied straight into the table they are all stored,
+        // one pass. A batch with an id already stored (a retry) fails that copy on the unique
+        // index, which is undone to the savepoint, and goes through the staging table instead.
+        let mut direct = tx.savepoint("direct")?;
+        match copy_events(&mut direct, "events", batch, &events, &attributes) {
+            Ok(()) => {
+                direct.commit()?;
+                for (_, index, _) in &events {
+                    fresh[*index] = true;
+                }
+            }
+            Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                direct.rollback()?;
+                // A temporary table emptied at every commit; created once per session.
+                tx.batch_execute(&format!(
+                    "CREATE TEMP TABLE IF NOT EXISTS event_stage ON COMMIT DELETE ROWS AS \
+                     SELECT {EVENT_COLUMNS} FROM events WITH NO DATA"
+                ))?;
+                copy_events(&mut tx, "event_stage", batch, &events, &attributes)?;
+                for row in tx.query(
+                    &format!(
+                        "INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} \
+                         FROM event_stage ORDER BY id_hash \
+                         ON CONFLICT (id_hash) DO NOTHING RETURNING idx"
+                    ),
+                    &[],
+                )? {
+                    let idx: i32 = row.get(0);
+                    fresh[idx as usize] = true;
+                }
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     if !exposures.is_empty() {
@@ -121,16 +147,14 @@ fn copy_in(
     Ok(())
 }
 
+/// Binary COPY of `events` (in the order given) into `table`, which has the events' columns.
 fn copy_events(
     tx: &mut postgres::Transaction<'_>,
+    table: &str,
     batch: i64,
     events: &[(u128, usize, &OutcomeEvent)],
-) -> Result<()> {
-    // A temporary table emptied at every commit; created once per session.
-    tx.batch_execute(&format!(
-        "CREATE TEMP TABLE IF NOT EXISTS event_stage ON COMMIT DELETE ROWS AS \
-         SELECT {EVENT_COLUMNS} FROM events WITH NO DATA"
-    ))?;
+    attributes: &[String],
+) -> std::result::Result<(), postgres::Error> {
     let types = [
         Type::INT8,
         Type::INT4,
@@ -143,32 +167,27 @@ fn copy_events(
         Type::INT8,
         Type::TEXT,
     ];
-    copy_in(
-        tx,
-        &format!("COPY event_stage ({EVENT_COLUMNS}) FROM STDIN BINARY"),
-        &types,
-        |w| {
-            for (hash, index, e) in events {
-                let hash = hash.to_be_bytes();
-                let attributes = codec::attributes_json(&e.attributes, *index)?;
-                let idx = *index as i32;
-                let row: [&(dyn ToSql + Sync); 10] = [
-                    &batch,
-                    &idx,
-                    &&hash[..],
-                    &e.id,
-                    &e.kind,
-                    &e.unit,
-                    &e.model,
-                    &e.value,
-                    &e.ts,
-                    &attributes,
-                ];
-                w.write(&row)?;
-            }
-            Ok(())
-        },
-    )
+    let sink = tx.copy_in(&format!("COPY {table} ({EVENT_COLUMNS}) FROM STDIN BINARY"))?;
+    let mut w = BinaryCopyInWriter::new(sink, &types);
+    for ((hash, index, e), attributes) in events.iter().zip(attributes) {
+        let hash = hash.to_be_bytes();
+        let idx = *index as i32;
+        let row: [&(dyn ToSql + Sync); 10] = [
+            &batch,
+            &idx,
+            &&hash[..],
+            &e.id,
+            &e.kind,
+            &e.unit,
+            &e.model,
+            &e.value,
+            &e.ts,
+            attributes,
+        ];
+        w.write(&row)?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
 fn copy_exposures(

@@ -13,7 +13,8 @@
 //! # Idempotent ingest
 //! `events.id_hash` (the 128-bit xxh3 of the event id) is UNIQUE: a retried batch that reaches
 //! any writer inserts nothing twice, and two writers racing on the same id wait for each other
-//! on the index entry rather than both inserting. The hash is 16 bytes whatever the id's length,
+//! on the index entry rather than both inserting. A fresh batch is copied straight into the
+//! table; one with a stored id goes through a staging table and `ON CONFLICT DO NOTHING`. The hash is 16 bytes whatever the id's length,
 //! which keeps the index small and its inserts cheap (see docs/architecture.md).
 //!
 //! Record tables carry a BRIN index on `batch`: batch numbers grow with time, so a block-range
