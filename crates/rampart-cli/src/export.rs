@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use rampart_core::Millis;
-use rampart_store::{SqliteReader, StoreError, TimeRange};
+use rampart_core::{Decision, Exposure, ImpressionRecord, OutcomeEvent, Record};
+use rampart_store::{PostgresStore, SqliteReader, Store, StoreError, StoreLocation, TimeRange};
 
 use crate::exit::outln;
 use crate::table;
@@ -25,7 +26,11 @@ pub struct ExportArgs {
     /// The data directory to read (default: the config's server.data_dir, else ./rampart-data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// The config file, read only for server.data_dir.
+    /// Read the PostgreSQL store at this URL instead of a data directory (default: the
+    /// config's [store]).
+    #[arg(long, env = "RAMPART_STORE_URL", hide_env_values = true)]
+    store_url: Option<String>,
+    /// The config file, read only for server.data_dir and [store].
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Where to write the files (created if missing; files of the same name are replaced).
@@ -271,24 +276,37 @@ fn run(args: &ExportArgs) -> Result<Counts, ExportError> {
             return Err(ExportError::EmptyRange { from, to });
         }
     }
-    let data_dir = match (&args.data_dir, &args.config) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(config)) => rampart_core::config::load_file(config)
-            .map_err(|errors| {
-                let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
-                ExportError::Config(lines.join("\n"))
-            })?
-            .server
-            .data_dir
-            .unwrap_or_else(|| PathBuf::from("./rampart-data")),
-        (None, None) => PathBuf::from("./rampart-data"),
+    let config = match &args.config {
+        Some(path) => Some(rampart_core::config::load_file(path).map_err(|errors| {
+            let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            ExportError::Config(lines.join("\n"))
+        })?),
+        None => None,
     };
-    let mut reader = SqliteReader::open(&data_dir)?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| config.as_ref().and_then(|c| c.server.data_dir.clone()))
+        .unwrap_or_else(|| PathBuf::from("./rampart-data"));
+    // A data directory named on the command line wins over the config's [store].
+    let store = match (&args.data_dir, &args.store_url) {
+        (Some(_), None) => rampart_core::config::StoreConfig::default(),
+        _ => config.map(|c| c.store).unwrap_or_default(),
+    };
+    let location = StoreLocation::choose(args.store_url.as_deref(), &store, data_dir, |v| {
+        std::env::var(v).ok()
+    })?;
+    let mut source = match location {
+        StoreLocation::Sqlite(dir) => Source::Sqlite(SqliteReader::open(&dir)?),
+        StoreLocation::Postgres(url) => {
+            Source::Postgres(Box::new(PostgresStore::open_reader(&url)?))
+        }
+    };
     std::fs::create_dir_all(&args.out).map_err(|source| ExportError::Io {
         path: args.out.display().to_string(),
         source,
     })?;
-    let files = write_all(&mut reader, range, &args.out, args.format);
+    let files = write_all(&mut source, range, &args.out, args.format);
     if files.is_err() {
         for t in TABLES {
             let _ = std::fs::remove_file(partial(&args.out, t, args.format));
@@ -328,85 +346,71 @@ fn create(
     })
 }
 
+/// What an export reads: a data directory, or the shared PostgreSQL store (read without its
+/// writer lock, so an export runs beside the server).
+enum Source {
+    Sqlite(SqliteReader),
+    Postgres(Box<PostgresStore>),
+}
+
+type Writer = Box<dyn TableWriter>;
+
 /// Writes the four files from one snapshot, then renames them into place.
 fn write_all(
-    reader: &mut SqliteReader,
+    source: &mut Source,
     range: TimeRange,
     out: &Path,
     format: ExportFormat,
 ) -> Result<Counts, ExportError> {
-    let snapshot = reader.snapshot()?;
-    let mut counts = Counts::default();
-
-    let mut file = create(out, &EXPOSURES, format)?;
-    snapshot.exposures(range, |seq, x| {
-        let (kind, name) = x
-            .entity
-            .as_ref()
-            .map(|(kind, name)| (kind.as_str(), name.as_str()))
-            .unzip();
-        file.row(&[
-            Cell::Int(seq),
-            Cell::Time(x.ts),
-            Cell::Text(&x.model),
-            Cell::Text(&x.unit),
-            Cell::Text(&x.variant),
-            Cell::Text(x.reason.as_str()),
-            Cell::OptText(kind),
-            Cell::OptText(name),
-            Cell::UInt(x.assignment_id),
-            Cell::Json(json("segments", seq, &x.segments)?),
-        ])
-    })?;
-    counts.exposures = file.finish()?;
-
-    let mut file = create(out, &EVENTS, format)?;
-    snapshot.events(range, |seq, e| {
-        file.row(&[
-            Cell::Int(seq),
-            Cell::Time(e.ts),
-            Cell::Text(&e.id),
-            Cell::Text(&e.kind),
-            Cell::Text(&e.unit),
-            Cell::Text(&e.model),
-            Cell::OptNum(e.value),
-            Cell::Json(json("attributes", seq, &e.attributes)?),
-        ])
-    })?;
-    counts.events = file.finish()?;
-
-    let mut file = create(out, &IMPRESSIONS, format)?;
-    snapshot.impressions(range, |seq, m| {
-        file.row(&[
-            Cell::Int(seq),
-            Cell::Time(m.ts),
-            Cell::Text(&m.model),
-            Cell::Text(&m.experiment),
-            Cell::Text(&m.unit),
-            Cell::Text(&m.impression_id),
-            Cell::Json(json("variants", seq, &m.variants)?),
-            Cell::Json(json("impression", seq, &m.impression)?),
-        ])
-    })?;
-    counts.impressions = file.finish()?;
-
-    let mut file = create(out, &DECISIONS, format)?;
-    snapshot.decisions(range, |d| {
-        file.row(&[
-            Cell::Int(d.id),
-            Cell::Time(d.ts),
-            Cell::Text(d.entity_kind.as_str()),
-            Cell::Text(&d.entity),
-            Cell::Text(&d.action),
-            Cell::Text(&d.from_state),
-            Cell::Text(&d.to_state),
-            Cell::Text(&d.reason),
-            Cell::Text(&d.actor),
-            Cell::Json(json("evidence", d.id, &d.evidence)?),
-        ])
-    })?;
-    counts.decisions = file.finish()?;
-    drop(snapshot);
+    let mut files = [
+        create(out, &EXPOSURES, format)?,
+        create(out, &EVENTS, format)?,
+        create(out, &IMPRESSIONS, format)?,
+        create(out, &DECISIONS, format)?,
+    ];
+    let [exposures, events, impressions, decisions] = &mut files;
+    match source {
+        Source::Sqlite(reader) => {
+            let snapshot = reader.snapshot()?;
+            snapshot.exposures(range, |seq, x| exposure_row(exposures, seq, &x))?;
+            snapshot.events(range, |seq, e| event_row(events, seq, &e))?;
+            snapshot.impressions(range, |seq, m| impression_row(impressions, seq, &m))?;
+            snapshot.decisions(range, |d| decision_row(decisions, &d))?;
+        }
+        Source::Postgres(store) => {
+            // One pass over the log, in its order, from one snapshot; the time range filters.
+            let mut failed = None;
+            store.replay(0, &mut |seq, record| {
+                if failed.is_some() {
+                    return;
+                }
+                let written = match &record {
+                    Record::Exposure(x) if range.contains(x.ts) => exposure_row(exposures, seq, x),
+                    Record::Event(e) if range.contains(e.ts) => event_row(events, seq, e),
+                    Record::Impression(m) if range.contains(m.ts) => {
+                        impression_row(impressions, seq, m)
+                    }
+                    _ => Ok(()),
+                };
+                failed = written.err();
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            for d in store.decisions(None, usize::MAX)? {
+                if range.contains(d.ts) {
+                    decision_row(decisions, &d)?;
+                }
+            }
+        }
+    }
+    let [exposures, events, impressions, decisions] = files;
+    let counts = Counts {
+        exposures: exposures.finish()?,
+        events: events.finish()?,
+        impressions: impressions.finish()?,
+        decisions: decisions.finish()?,
+    };
 
     // Every file is complete: only now do they replace what was there.
     for t in TABLES {
@@ -417,6 +421,67 @@ fn write_all(
         })?;
     }
     Ok(counts)
+}
+
+fn exposure_row(file: &mut Writer, seq: i64, x: &Exposure) -> Result<(), ExportError> {
+    let (kind, name) = x
+        .entity
+        .as_ref()
+        .map(|(kind, name)| (kind.as_str(), name.as_str()))
+        .unzip();
+    file.row(&[
+        Cell::Int(seq),
+        Cell::Time(x.ts),
+        Cell::Text(&x.model),
+        Cell::Text(&x.unit),
+        Cell::Text(&x.variant),
+        Cell::Text(x.reason.as_str()),
+        Cell::OptText(kind),
+        Cell::OptText(name),
+        Cell::UInt(x.assignment_id),
+        Cell::Json(json("segments", seq, &x.segments)?),
+    ])
+}
+
+fn event_row(file: &mut Writer, seq: i64, e: &OutcomeEvent) -> Result<(), ExportError> {
+    file.row(&[
+        Cell::Int(seq),
+        Cell::Time(e.ts),
+        Cell::Text(&e.id),
+        Cell::Text(&e.kind),
+        Cell::Text(&e.unit),
+        Cell::Text(&e.model),
+        Cell::OptNum(e.value),
+        Cell::Json(json("attributes", seq, &e.attributes)?),
+    ])
+}
+
+fn impression_row(file: &mut Writer, seq: i64, m: &ImpressionRecord) -> Result<(), ExportError> {
+    file.row(&[
+        Cell::Int(seq),
+        Cell::Time(m.ts),
+        Cell::Text(&m.model),
+        Cell::Text(&m.experiment),
+        Cell::Text(&m.unit),
+        Cell::Text(&m.impression_id),
+        Cell::Json(json("variants", seq, &m.variants)?),
+        Cell::Json(json("impression", seq, &m.impression)?),
+    ])
+}
+
+fn decision_row(file: &mut Writer, d: &Decision) -> Result<(), ExportError> {
+    file.row(&[
+        Cell::Int(d.id),
+        Cell::Time(d.ts),
+        Cell::Text(d.entity_kind.as_str()),
+        Cell::Text(&d.entity),
+        Cell::Text(&d.action),
+        Cell::Text(&d.from_state),
+        Cell::Text(&d.to_state),
+        Cell::Text(&d.reason),
+        Cell::Text(&d.actor),
+        Cell::Json(json("evidence", d.id, &d.evidence)?),
+    ])
 }
 
 fn json<T: serde::Serialize + ?Sized>(

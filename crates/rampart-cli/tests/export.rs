@@ -1,7 +1,8 @@
 //! `rampart export` on a data directory seeded through the store, with the writer still holding
 //! it: exact CSV contents (quoting included), Parquet files read back with the `parquet` crate
 //! (schema and every value) and by DuckDB when it is installed, time filtering at its
-//! boundaries, empty ranges, a failed export leaving no file, the refusals.
+//! boundaries, empty ranges, a failed export leaving no file, the refusals; and the same
+//! records exported from PostgreSQL giving the same files.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,7 +14,8 @@ use rampart_core::interleave::{Impression, Item, Method};
 use rampart_core::{
     Decision, EntityKind, Exposure, ImpressionRecord, OutcomeEvent, Reason, Record,
 };
-use rampart_store::{SqliteStore, Store};
+use rampart_store::testing::TestSchema;
+use rampart_store::{PostgresStore, SqliteStore, Store};
 
 use crate::support::{has_python_duckdb, peer, run};
 
@@ -22,6 +24,12 @@ const T0: i64 = 1_700_000_000_000;
 
 fn seed(dir: &Path) -> (SqliteStore, ImpressionRecord) {
     let store = SqliteStore::open(dir).unwrap();
+    let impression = seed_into(&store);
+    (store, impression)
+}
+
+/// Stores the test's records and decision into `store`; returns the impression stored.
+fn seed_into(store: &dyn Store) -> ImpressionRecord {
     let segments: BTreeMap<String, String> = [("country".to_owned(), "fr".to_owned())].into();
     let attributes: BTreeMap<String, String> = [
         ("note".to_owned(), "a, \"b\"\nc".to_owned()),
@@ -97,7 +105,7 @@ fn seed(dir: &Path) -> (SqliteStore, ImpressionRecord) {
             evidence: serde_json::json!({"p_value": 0.01}),
         })
         .unwrap();
-    (store, impression)
+    impression
 }
 
 fn read(dir: &Path, name: &str) -> String {
@@ -725,5 +733,124 @@ print(json.dumps({
             ],
             "decisions": [[1, 0.01]],
         })
+    );
+}
+
+/// The same records stored in PostgreSQL export to the same files as from a data directory,
+/// filtered alike, while the writer holds the store; a schema without a store is refused and
+/// left as it was.
+#[test]
+fn the_postgres_store_exports_the_same_files() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_sqlite, _) = seed(&data);
+    let url = schema.url();
+    let writer = PostgresStore::open(&url).unwrap();
+    seed_into(&writer);
+    let export_pg = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--store-url",
+            url.as_str(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    for extra in [
+        &[][..],
+        &["--from", "1700000001000", "--to", "2023-11-14T22:13:23Z"][..],
+    ] {
+        let (from_pg, from_dir) = (dir.path().join("pg"), dir.path().join("dir"));
+        let out = export_pg(&from_pg, extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = export(&data, &from_dir, extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for name in [
+            "exposures.csv",
+            "events.csv",
+            "impressions.csv",
+            "decisions.csv",
+        ] {
+            assert_eq!(
+                read(&from_pg, name),
+                read(&from_dir, name),
+                "{name} {extra:?}"
+            );
+        }
+        let out = export_pg(&from_pg, &[extra, &["--format", "parquet"][..]].concat());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = export(
+            &data,
+            &from_dir,
+            &[extra, &["--format", "parquet"][..]].concat(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for name in [
+            "exposures.parquet",
+            "events.parquet",
+            "impressions.parquet",
+            "decisions.parquet",
+        ] {
+            let (pg_schema, pg_rows) = parquet(&from_pg, name);
+            let (dir_schema, dir_rows) = parquet(&from_dir, name);
+            assert_eq!(pg_schema, dir_schema, "{name}");
+            assert_eq!(pg_rows, dir_rows, "{name} {extra:?}");
+        }
+        std::fs::remove_dir_all(&from_pg).unwrap();
+        std::fs::remove_dir_all(&from_dir).unwrap();
+    }
+    // The filtered export holds the event at T0 + 1 s and the decision, not the exposure at T0.
+    let out = export_pg(&dir.path().join("f"), &["--from", "1700000001000"]);
+    assert!(out.status.success());
+    assert_eq!(
+        read(&dir.path().join("f"), "exposures.csv").lines().count(),
+        1
+    );
+    drop(writer);
+
+    let Some(empty) = TestSchema::create() else {
+        return;
+    };
+    let out = run(&[
+        "export",
+        "--store-url",
+        &empty.url(),
+        "--out",
+        dir.path().join("none").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no rampart store in")
+            && stderr.contains("schema_migrations does not exist"),
+        "{stderr}"
+    );
+    assert_eq!(
+        empty
+            .query("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()")
+            .unwrap(),
+        vec![Some("0".to_owned())],
+        "an export creates nothing"
     );
 }

@@ -41,29 +41,6 @@ pub struct Options {
     pub store_url: Option<String>,
 }
 
-/// Where the store is: the URL given to the process, else the config's `[store]`, else the
-/// embedded store in `data_dir`.
-fn store_location(
-    opts: &Options,
-    store: &rampart_core::config::StoreConfig,
-    data_dir: PathBuf,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<StoreLocation, ServeError> {
-    let url = match (&opts.store_url, &store.url_env, &store.url) {
-        (Some(url), _, _) => Some(url.clone()),
-        (None, Some(var), _) => Some(env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
-            ServeError::StoreUrl(format!(
-                "store.url_env names the environment variable {var}, which is not set"
-            ))
-        })?),
-        (None, None, url) => url.clone(),
-    };
-    match url {
-        Some(url) => Ok(StoreLocation::from_url(&url)?),
-        None => Ok(StoreLocation::Sqlite(data_dir)),
-    }
-}
-
 /// Why a server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -71,8 +48,6 @@ pub enum ServeError {
     Config(ConfigErrors),
     #[error(transparent)]
     Store(#[from] rampart_store::StoreError),
-    #[error("invalid [store] section: {0}")]
-    StoreUrl(String),
     #[error("cannot apply the config: {0}")]
     Apply(String),
     #[error("invalid [auth] tokens: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -179,7 +154,10 @@ fn load(opts: &Options) -> Result<Loaded, ServeError> {
         .clone()
         .or_else(|| config.server.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from("./rampart-data"));
-    let location = store_location(opts, &config.store, data_dir, |v| std::env::var(v).ok())?;
+    let location =
+        StoreLocation::choose(opts.store_url.as_deref(), &config.store, data_dir, |v| {
+            std::env::var(v).ok()
+        })?;
     let listen = opts
         .listen
         .clone()

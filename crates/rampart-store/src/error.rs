@@ -23,6 +23,8 @@ pub enum StoreError {
     },
     #[error("invalid store url {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
+    #[error("store.url_env names the environment variable {var}, which is not set")]
+    UrlVariableUnset { var: String },
     #[error("cannot open the data directory {path}: {source}")]
     DataDir {
         path: String,

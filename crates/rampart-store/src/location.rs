@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rampart_core::config::StoreConfig;
+
 use crate::error::{Result, StoreError};
 use crate::{PostgresStore, SqliteStore, Store};
 
@@ -30,6 +32,30 @@ impl StoreLocation {
                          (leave the url out to use the embedded store in the data directory)"
                     .to_owned(),
             })
+        }
+    }
+
+    /// The store a process uses: the URL it was given (`--store-url`, `RAMPART_STORE_URL`), else
+    /// the config's `[store]` (its `url_env` variable, read with `env`, else its `url`), else the
+    /// embedded store in `data_dir`.
+    pub fn choose(
+        given: Option<&str>,
+        config: &StoreConfig,
+        data_dir: PathBuf,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<StoreLocation> {
+        let url = match (given, &config.url_env, &config.url) {
+            (Some(url), _, _) => Some(url.to_owned()),
+            (None, Some(var), _) => Some(
+                env(var)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| StoreError::UrlVariableUnset { var: var.clone() })?,
+            ),
+            (None, None, url) => url.clone(),
+        };
+        match url {
+            Some(url) => StoreLocation::from_url(&url),
+            None => Ok(StoreLocation::Sqlite(data_dir)),
         }
     }
 
@@ -63,6 +89,40 @@ mod tests {
             StoreLocation::Postgres("postgres://u@h/db".to_owned())
         );
         assert!(StoreLocation::from_url("postgresql://u@h/db").is_ok());
+        let config = StoreConfig {
+            url: Some("postgres://cfg/db".to_owned()),
+            url_env: None,
+        };
+        let dir = PathBuf::from("d");
+        let env = |_: &str| Some("postgres://env/db".to_owned());
+        let choose = |given, config: &StoreConfig| {
+            StoreLocation::choose(given, config, dir.clone(), env).unwrap()
+        };
+        assert_eq!(
+            choose(Some("postgres://flag/db"), &config),
+            StoreLocation::Postgres("postgres://flag/db".to_owned())
+        );
+        assert_eq!(
+            choose(None, &config),
+            StoreLocation::Postgres("postgres://cfg/db".to_owned())
+        );
+        let by_env = StoreConfig {
+            url: None,
+            url_env: Some("DATABASE_URL".to_owned()),
+        };
+        assert_eq!(
+            choose(None, &by_env),
+            StoreLocation::Postgres("postgres://env/db".to_owned())
+        );
+        assert_eq!(
+            choose(None, &StoreConfig::default()),
+            StoreLocation::Sqlite(dir.clone())
+        );
+        let unset = StoreLocation::choose(None, &by_env, dir.clone(), |_| None).unwrap_err();
+        assert_eq!(
+            unset.to_string(),
+            "store.url_env names the environment variable DATABASE_URL, which is not set"
+        );
         for bad in ["mysql://u:pw@h/db", "./data", "sqlite://x"] {
             let e = StoreLocation::from_url(bad).unwrap_err().to_string();
             assert!(e.contains("expected a PostgreSQL URL"), "{e}");

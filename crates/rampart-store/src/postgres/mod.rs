@@ -82,7 +82,37 @@ impl PostgresStore {
         PostgresStore::connect_to(url, false)
     }
 
+    /// Opens a store to read it (exports) beside the process that writes it: no lock, no
+    /// migration; a schema without rampart's tables is `Missing`, one at another version is
+    /// `SchemaTooOld` / `SchemaTooNew`.
+    pub fn open_reader(url: &str) -> Result<PostgresStore> {
+        let store = PostgresStore::unopened(url, false)?;
+        store.read(|client| schema::check(client, &store.location))?;
+        Ok(store)
+    }
+
     fn connect_to(url: &str, exclusive: bool) -> Result<PostgresStore> {
+        let store = PostgresStore::unopened(url, exclusive)?;
+        let started = std::time::Instant::now();
+        loop {
+            match store.session(&store.writer) {
+                Err(StoreError::InUse { .. }) if started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+                Ok(_) => break,
+            }
+        }
+        {
+            let mut writer = store.session(&store.writer)?;
+            let client = writer.client.as_mut().expect("session is open");
+            schema::migrate(client)?;
+        }
+        Ok(store)
+    }
+
+    /// A store whose sessions open on first use.
+    fn unopened(url: &str, exclusive: bool) -> Result<PostgresStore> {
         let mut config = Config::from_str(url).map_err(|e| StoreError::InvalidUrl {
             url: redact(url),
             reason: format!(
@@ -112,21 +142,6 @@ impl PostgresStore {
                 holds_lock: false,
             }),
         };
-        let started = std::time::Instant::now();
-        loop {
-            match store.session(&store.writer) {
-                Err(StoreError::InUse { .. }) if started.elapsed() < LOCK_WAIT => {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => return Err(e),
-                Ok(_) => break,
-            }
-        }
-        {
-            let mut writer = store.session(&store.writer)?;
-            let client = writer.client.as_mut().expect("session is open");
-            schema::migrate(client)?;
-        }
         Ok(store)
     }
 

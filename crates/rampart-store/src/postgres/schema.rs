@@ -168,3 +168,32 @@ fn apply(client: &mut Client) -> Result<Vec<i64>> {
     }
     Ok(applied)
 }
+
+/// Checks, without changing anything, that the schema holds rampart's tables at the version
+/// this build reads.
+pub(crate) fn check(client: &mut Client, location: &str) -> Result<()> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])?
+        .get(0);
+    let found: Option<i64> = match exists {
+        true => Some(
+            client
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                    &[],
+                )?
+                .get(0),
+        ),
+        false => None,
+    };
+    let known = latest_version();
+    match found {
+        None => Err(StoreError::Missing {
+            path: location.to_owned(),
+            db_file: "the table schema_migrations".to_owned(),
+        }),
+        Some(v) if v > known => Err(StoreError::SchemaTooNew { found: v, known }),
+        Some(v) if v < known => Err(StoreError::SchemaTooOld { found: v, known }),
+        Some(_) => Ok(()),
+    }
+}
