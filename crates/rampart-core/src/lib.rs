@@ -9,6 +9,7 @@
 //! - [`interleave`]: merges the rankings of ranking-model variants into one list and credits clicks;
 //! - [`stage`]: experiments run inside a rollout stage, among the rollout's candidates;
 //! - [`proxy`]: the model proxy's call plans, unit-key lookup, output comparison and events;
+//! - [`tick`]: the controller's whole decision at one tick, as data the server and the simulator apply;
 //! - [`verdict`]: one pass / fail / inconclusive word for a rollout's current stage (for Argo Rollouts).
 //!
 //! Nothing here does IO, reads a clock or spawns a task: time is always passed in.
@@ -25,6 +26,7 @@ pub mod record;
 pub mod rollout;
 pub mod stage;
 pub mod state;
+pub mod tick;
 pub mod verdict;
 
 pub use assign::{AssignError, Assigner, Assignment};

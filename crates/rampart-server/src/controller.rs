@@ -1,8 +1,9 @@
-//! The controller: at every tick, for each active rollout, turns its evidence into gate verdicts,
-//! runs the pure `rollout::step`, and carries out what it decided — decision log first, then the
-//! stored state, then the traffic (a new assigner swapped in), then notifications. Commands from
-//! the API go through the same path. After every rollout step, the experiments that rollout stages
-//! name are started or stopped to match the stages the rollouts are in.
+//! The controller: at every tick, under the control lock, the pure `tick::plan_tick` decides for
+//! every active rollout and running experiment (stage experiments, the effective candidate and
+//! winner hand-offs included), and [`carry_out`] does what it decided, in its order — per change
+//! the decision log and the stored state in one store transaction, then the traffic (a new
+//! assigner swapped in), then notifications. Commands from the API go through the same path
+//! (`tick::plan_rollout_change`, `tick::plan_experiment_change`).
 //!
 //! Before a tick takes the control lock, it runs the Prometheus queries of the `prometheus` gates
 //! and experiment metrics ([`read_providers`]), so a slow provider never holds the lock.
@@ -13,17 +14,18 @@ use std::time::Duration;
 use rampart_core::analysis::provider::{Reading, Readings};
 use rampart_core::analysis::GateVerdict;
 use rampart_core::config::Rollout;
-use rampart_core::rollout::{
-    describe, look_with_readings, step, Action, Input, Look, Notification,
+use rampart_core::rollout::{describe, step, Action, Input, Notification};
+use rampart_core::state::{ExperimentState, RolloutState};
+use rampart_core::tick::{
+    effective_rollout, is_looked_at, plan_rollout_change, plan_tick, HandOffRefusal, Outcome,
 };
-use rampart_core::stage;
-use rampart_core::state::RolloutState;
 use rampart_core::{Decision, EntityKind, Millis};
 
 use crate::app::Shared;
 use crate::clock::now_ms;
 use crate::effects::{persist_step, swap_state};
 use crate::error::ApiError;
+use crate::experiments::LastReport;
 use crate::live::Live;
 
 /// The last look at one rollout, for status pages.
@@ -57,12 +59,8 @@ pub async fn read_providers(shared: &Shared) -> Readings {
         let Some(state) = live.state.rollouts.get(&rollout.name) else {
             continue;
         };
-        if matches!(
-            state.status,
-            rampart_core::state::RolloutStatus::Running
-                | rampart_core::state::RolloutStatus::AwaitingApproval
-        ) {
-            let effective = crate::experiments::effective_rollout(rollout, state);
+        if is_looked_at(state) {
+            let effective = effective_rollout(rollout, state);
             queries.extend(rampart_core::analysis::rollout_queries(
                 &effective,
                 &live.config,
@@ -117,66 +115,22 @@ pub async fn read_providers(shared: &Shared) -> Readings {
     readings
 }
 
-/// One look at every active rollout with the provider readings of this tick.
+/// One tick with the provider readings read for it: the pure `tick::plan_tick` decides, then
+/// every outcome is carried out in the order it returned them.
 pub async fn tick_with(shared: &Shared, readings: &Readings) -> Result<(), ApiError> {
     let _guard = shared.control_lock.lock().await;
     let now = now_ms();
-    // A rollout that started at load time may already be in a stage that runs an experiment.
-    sync_stage_experiments(shared, now).await?;
     let live = shared.live.load_full();
-    for rollout in &live.config.rollouts {
-        let Some(state) = live.state.rollouts.get(&rollout.name) else {
-            continue;
-        };
-        if !matches!(
-            state.status,
-            rampart_core::state::RolloutStatus::Running
-                | rampart_core::state::RolloutStatus::AwaitingApproval
-        ) {
-            continue;
-        }
-        let (evidence, in_stage) = {
-            let aggregator = shared.aggregator.lock().unwrap_or_else(|p| p.into_inner());
-            let in_stage = stage::current_experiment(rollout, state).and_then(|name| {
-                let e = live.config.experiment(name)?;
-                let s = live.state.experiments.get(name)?;
-                Some(stage::assess(e, s, aggregator.evidence(name).as_ref()))
-            });
-            (aggregator.evidence(&rollout.name), in_stage)
-        };
-        let Look {
-            next,
-            actions,
-            verdicts,
-            assessment,
-        } = look_with_readings(
-            &crate::experiments::effective_rollout(rollout, state),
-            &live.config,
-            state,
-            evidence.as_ref(),
-            in_stage.as_ref(),
-            readings,
-            now,
-        );
+    // The aggregator is locked per entity, not for the whole tick, so ingest keeps folding.
+    let evidence = |name: &str| {
         shared
-            .looks
+            .aggregator
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                rollout.name.clone(),
-                LastLook {
-                    at: now,
-                    verdicts,
-                    candidate_units: assessment.candidate_units,
-                    control_units: assessment.control_units,
-                    provider_error: assessment.provider_error.clone(),
-                },
-            );
-        if &next != state || !actions.is_empty() {
-            apply(shared, &rollout.name, next, actions, now).await?;
-        }
-    }
-    Ok(())
+            .evidence(name)
+    };
+    let plan = plan_tick(&live.config, &live.state, &evidence, readings, now);
+    carry_out(shared, plan.outcomes, now).await
 }
 
 /// Runs a command from the API or CLI on one rollout; returns the new state.
@@ -216,9 +170,8 @@ pub async fn command(
             e.to_string(),
         )
     })?;
-    if &next != state || !actions.is_empty() {
-        apply(shared, name, next.clone(), actions, now).await?;
-    }
+    let plan = plan_rollout_change(&live.config, &live.state, name, next.clone(), actions, now);
+    carry_out(shared, plan.outcomes, now).await?;
     Ok(next)
 }
 
@@ -236,8 +189,95 @@ pub fn unknown_rollout(live: &Live, name: &str) -> ApiError {
     .with_field("name")
 }
 
-/// Carries out a step: log, persist, swap traffic, notify — in that order.
-pub(crate) async fn apply(
+/// Carries out a tick's outcomes in their order. A change is logged and stored in one store
+/// transaction, then the live view is swapped (the next assignment follows it), then webhooks
+/// are sent; a look is kept for status pages.
+pub(crate) async fn carry_out(
+    shared: &Shared,
+    outcomes: Vec<Outcome>,
+    now: Millis,
+) -> Result<(), ApiError> {
+    for outcome in outcomes {
+        match outcome {
+            Outcome::RolloutLooked {
+                rollout,
+                verdicts,
+                assessment,
+            } => {
+                shared
+                    .looks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        rollout,
+                        LastLook {
+                            at: now,
+                            verdicts,
+                            candidate_units: assessment.candidate_units,
+                            control_units: assessment.control_units,
+                            provider_error: assessment.provider_error,
+                        },
+                    );
+            }
+            Outcome::ExperimentLooked {
+                experiment,
+                report,
+                verdict,
+            } => {
+                shared
+                    .experiment_reports
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        experiment,
+                        LastReport {
+                            report: *report,
+                            verdict,
+                        },
+                    );
+            }
+            Outcome::Rollout {
+                rollout,
+                next,
+                actions,
+            } => apply_rollout(shared, &rollout, next, actions, now).await?,
+            Outcome::Experiment {
+                experiment,
+                next,
+                decisions,
+            } => apply_experiment(shared, &experiment, next, decisions, now).await?,
+            Outcome::HandOffRefused {
+                rollout,
+                experiment,
+                candidate,
+                why,
+            } => match why {
+                HandOffRefusal::NotConfigured => tracing::warn!(
+                    rollout,
+                    experiment,
+                    "the winner's rollout is not configured"
+                ),
+                HandOffRefusal::AlreadyActive => tracing::warn!(
+                    rollout,
+                    experiment,
+                    candidate,
+                    "the winner's rollout is already active; its candidate stays"
+                ),
+                HandOffRefusal::CannotStart(error) => tracing::warn!(
+                    rollout,
+                    experiment,
+                    candidate,
+                    error,
+                    "the winner's rollout cannot start"
+                ),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// A rollout's change: log and store, swap the traffic, notify.
+async fn apply_rollout(
     shared: &Shared,
     name: &str,
     next: RolloutState,
@@ -259,7 +299,6 @@ pub(crate) async fn apply(
     for d in &logged {
         tracing::info!(rollout = name, action = %d.action, from = %d.from_state, to = %d.to_state, reason = %d.reason, "decision");
     }
-    sync_stage_experiments(shared, now).await?;
     let live = shared.live.load();
     let rollout = live.config.rollout(name);
     for a in &actions {
@@ -272,37 +311,21 @@ pub(crate) async fn apply(
     Ok(())
 }
 
-/// Starts and stops the experiments rollout stages name, to match the stages the rollouts are in:
-/// decision log, stored state, then a new assigner (which routes the candidate slice).
-pub(crate) async fn sync_stage_experiments(shared: &Shared, now: Millis) -> Result<(), ApiError> {
-    let live = shared.live.load_full();
-    for change in stage::plan_stage_experiments(&live.config, &live.state, now) {
-        let decisions: Vec<Decision> = change
-            .actions
-            .iter()
-            .filter_map(|a| match a {
-                rampart_core::experiment::Action::Log(d) => Some(d.clone()),
-                rampart_core::experiment::Action::StartRollout { .. } => None,
-            })
-            .collect();
-        let state =
-            serde_json::to_value(&change.next).map_err(|e| ApiError::internal(e.to_string()))?;
-        let logged = persist_step(
-            shared,
-            EntityKind::Experiment,
-            &change.experiment,
-            state,
-            decisions,
-            now,
-        )
-        .await?;
-        swap_state(shared, |s| {
-            s.experiments
-                .insert(change.experiment.clone(), change.next.clone());
-        });
-        for d in &logged {
-            tracing::info!(experiment = %change.experiment, action = %d.action, from = %d.from_state, to = %d.to_state, reason = %d.reason, "decision");
-        }
+/// An experiment's change: log and store, then a new assigner (which routes its units).
+async fn apply_experiment(
+    shared: &Shared,
+    name: &str,
+    next: ExperimentState,
+    decisions: Vec<Decision>,
+    now: Millis,
+) -> Result<(), ApiError> {
+    let state = serde_json::to_value(&next).map_err(|e| ApiError::internal(e.to_string()))?;
+    let logged = persist_step(shared, EntityKind::Experiment, name, state, decisions, now).await?;
+    swap_state(shared, |s| {
+        s.experiments.insert(name.to_string(), next.clone());
+    });
+    for d in &logged {
+        tracing::info!(experiment = %name, action = %d.action, from = %d.from_state, to = %d.to_state, reason = %d.reason, "decision");
     }
     Ok(())
 }
@@ -338,9 +361,6 @@ pub fn spawn(shared: std::sync::Weak<Shared>, every: Duration) {
             let readings = read_providers(&shared).await;
             if let Err(e) = tick_with(&shared, &readings).await {
                 tracing::error!(error = %e.message, "controller tick failed");
-            }
-            if let Err(e) = crate::experiments::tick_with(&shared, &readings).await {
-                tracing::error!(error = %e.message, "experiment tick failed");
             }
         }
     });

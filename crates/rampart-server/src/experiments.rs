@@ -1,9 +1,8 @@
-//! Experiments in the running service: the controller's look at every running experiment (its
-//! evidence → `experiment::look` → decision log, stored state, a new assigner), the hand-off of a
-//! winner to the staged rollout named by `on_winner`, the pre-registration check a reload must
-//! pass, and the API: list, inspect with the latest report, start and stop.
+//! Experiments in the running service: the reports the controller's looks leave (the looks, and
+//! the hand-off of a winner to the rollout named by `on_winner`, are decided in
+//! `tick::plan_tick`), commands, the pre-registration check a reload must pass, and the API:
+//! list, inspect with the latest report, start and stop.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -13,20 +12,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rampart_core::analysis::provider::Readings;
-use rampart_core::config::{Config, Experiment, Rollout};
+use rampart_core::config::{Config, Experiment};
 use rampart_core::experiment::{
-    analyze, check_preregistration, look, look_with_readings, step, Action, Command,
-    ExperimentReport, Input, Look, Verdict,
+    analyze, check_preregistration, look, step, Command, ExperimentReport, Input, Verdict,
 };
-use rampart_core::state::{ExperimentState, ExperimentStatus, RolloutState};
-use rampart_core::{Decision, EntityKind, Millis};
+use rampart_core::state::{ExperimentState, ExperimentStatus};
+use rampart_core::tick::plan_experiment_change;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::app::{parse_body, Shared};
 use crate::clock::now_ms;
-use crate::effects::{persist_step, swap_state};
 use crate::error::{ApiError, ApiPath};
 use crate::live::Live;
 
@@ -39,50 +35,6 @@ pub struct LastReport {
 
 /// Last reports by experiment name.
 pub type Reports = Mutex<HashMap<String, LastReport>>;
-
-/// One look at every running experiment with the provider readings of this tick.
-pub async fn tick_with(shared: &Shared, readings: &Readings) -> Result<(), ApiError> {
-    let _guard = shared.control_lock.lock().await;
-    let now = now_ms();
-    let live = shared.live.load_full();
-    for experiment in &live.config.experiments {
-        let Some(state) = live.state.experiments.get(&experiment.name) else {
-            continue;
-        };
-        if state.status != ExperimentStatus::Running {
-            continue;
-        }
-        let evidence = shared
-            .aggregator
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .evidence(&experiment.name);
-        let Look {
-            next,
-            actions,
-            report,
-            verdict,
-        } = look_with_readings(
-            experiment,
-            &live.config,
-            state,
-            evidence.as_ref(),
-            readings,
-            now,
-        );
-        if let Some(report) = report {
-            shared
-                .experiment_reports
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(experiment.name.clone(), LastReport { report, verdict });
-        }
-        if &next != state || !actions.is_empty() {
-            apply(shared, experiment, next, actions, now).await?;
-        }
-    }
-    Ok(())
-}
 
 /// Runs a command from the API or CLI on one experiment; returns the new state.
 pub async fn command(
@@ -129,9 +81,15 @@ pub async fn command(
                 );
         }
     }
-    if &next != state || !actions.is_empty() {
-        apply(shared, experiment, next.clone(), actions, now).await?;
-    }
+    let plan = plan_experiment_change(
+        &live.config,
+        &live.state,
+        &experiment.name,
+        next.clone(),
+        actions,
+        now,
+    );
+    crate::controller::carry_out(shared, plan.outcomes, now).await?;
     Ok(next)
 }
 
@@ -152,117 +110,6 @@ fn find<'a>(live: &'a Live, name: &str) -> Result<(&'a Experiment, &'a Experimen
             ))
             .with_field("name")
         })
-}
-
-/// Carries out an experiment's step: log and persist, swap the traffic, then start the rollout a
-/// winner hands off to.
-async fn apply(
-    shared: &Shared,
-    experiment: &Experiment,
-    next: ExperimentState,
-    actions: Vec<Action>,
-    now: Millis,
-) -> Result<(), ApiError> {
-    let decisions: Vec<Decision> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Log(d) => Some(d.clone()),
-            Action::StartRollout { .. } => None,
-        })
-        .collect();
-    let state = serde_json::to_value(&next).map_err(|e| ApiError::internal(e.to_string()))?;
-    let logged = persist_step(
-        shared,
-        EntityKind::Experiment,
-        &experiment.name,
-        state,
-        decisions,
-        now,
-    )
-    .await?;
-    swap_state(shared, |s| {
-        s.experiments.insert(experiment.name.clone(), next.clone());
-    });
-    for d in &logged {
-        tracing::info!(experiment = %experiment.name, action = %d.action, from = %d.from_state, to = %d.to_state, reason = %d.reason, "decision");
-    }
-    for a in &actions {
-        if let Action::StartRollout {
-            rollout,
-            experiment,
-            candidate,
-        } = a
-        {
-            hand_off(shared, rollout, experiment, candidate, now).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Starts `rollout` with the experiment's winner as its candidate. A rollout that is already
-/// active keeps its candidate: a running ramp is not switched under its users' feet.
-async fn hand_off(
-    shared: &Shared,
-    rollout: &str,
-    experiment: &str,
-    candidate: &str,
-    now: Millis,
-) -> Result<(), ApiError> {
-    let live = shared.live.load_full();
-    let (Some(r), Some(state)) = (
-        live.config.rollout(rollout),
-        live.state.rollouts.get(rollout),
-    ) else {
-        tracing::warn!(
-            rollout,
-            experiment,
-            "the winner's rollout is not configured"
-        );
-        return Ok(());
-    };
-    let r = r.clone();
-    let actor = format!("experiment:{experiment}");
-    let reason = format!(
-        "experiment {experiment:?} declared {candidate} the winner; {candidate} is the candidate"
-    );
-    let command = rampart_core::rollout::Input::Command {
-        command: rampart_core::rollout::Command::Start,
-        actor: &actor,
-        reason: &reason,
-    };
-    match rampart_core::rollout::step(&r, state, command, now) {
-        Ok((_, actions)) if actions.is_empty() => {
-            tracing::warn!(
-                rollout,
-                experiment,
-                candidate,
-                "the winner's rollout is already active; its candidate stays"
-            );
-            Ok(())
-        }
-        Ok((mut next, actions)) => {
-            next.candidate = Some(candidate.to_string());
-            crate::controller::apply(shared, rollout, next, actions, now).await
-        }
-        Err(e) => {
-            tracing::warn!(rollout, experiment, candidate, error = %e, "the winner's rollout cannot start");
-            Ok(())
-        }
-    }
-}
-
-/// The rollout as its gates must see it: with the candidate an experiment handed off, if any.
-pub(crate) fn effective_rollout<'a>(
-    rollout: &'a Rollout,
-    state: &RolloutState,
-) -> Cow<'a, Rollout> {
-    match &state.candidate {
-        Some(c) if *c != rollout.candidate => Cow::Owned(Rollout {
-            candidate: c.clone(),
-            ..rollout.clone()
-        }),
-        _ => Cow::Borrowed(rollout),
-    }
 }
 
 /// Refuses a config that changes what a running experiment pre-registered, listing every change.
@@ -499,19 +346,5 @@ primary = "{primary}"
             s.status = ExperimentStatus::Stopped;
         }
         assert_eq!(check_preregistrations(&stopped, &config("revenue")), Ok(()));
-    }
-
-    #[test]
-    fn gates_see_the_handed_off_candidate() {
-        let c = config("conversion");
-        let r = &c.rollouts[0];
-        let mut state = RolloutState::pending();
-        assert_eq!(effective_rollout(r, &state).candidate, "v3");
-        assert!(matches!(effective_rollout(r, &state), Cow::Borrowed(_)));
-        state.candidate = Some("v2".into());
-        let effective = effective_rollout(r, &state);
-        assert_eq!(effective.candidate, "v2");
-        assert_eq!(effective.baseline, "v1");
-        assert_eq!(effective.stages, r.stages);
     }
 }

@@ -1,6 +1,7 @@
 //! rampart-sim: simulated traffic and outcomes that drive rampart's real decision logic — the same
-//! assigner, evidence aggregator, gate analysis and rollout state machine the server runs — on
-//! simulated time, so a whole staged rollout plays out in milliseconds.
+//! assigner, evidence aggregator and controller decision (`tick::plan_tick`: stage experiments,
+//! winner hand-offs, gate analysis and state machines) the server runs — on simulated time, so a
+//! whole staged rollout plays out in milliseconds.
 //!
 //! - A [`Traffic`] model says how many units arrive per hour (with a daily cycle), which segment
 //!   each belongs to, and how each variant behaves; a [`World`] adds time-of-day effects, novelty

@@ -1,15 +1,18 @@
 //! Plays one staged rollout on simulated time through the real decision path: `Assigner` →
-//! exposures and outcome events → `evidence::Aggregator` → `rollout::look` (gate analysis and the
-//! state machine) → a new `Assigner` when the state changes. Conversions that arrive after a delay
-//! wait in a queue and are folded when simulated time reaches them.
+//! exposures and outcome events → `evidence::Aggregator` → `tick::plan_tick`, the controller's
+//! whole decision as the server makes it (stage experiments, the effective candidate, winner
+//! hand-offs, gate analysis and the state machines) → a new `Assigner` when the state changes.
+//! Every rollout and experiment of the config is decided on, as in the server; the run follows the
+//! one named. Conversions that arrive after a delay wait in a queue and are folded when simulated
+//! time reaches them.
 
+use rampart_core::analysis::provider::Readings;
 use rampart_core::config::{Attributes, Config};
 use rampart_core::evidence::Aggregator;
-use rampart_core::rollout::{look, Action, Command, Input};
+use rampart_core::rollout::{Command, Input};
 use rampart_core::state::{reconcile, LiveState, RolloutStatus};
-use rampart_core::{
-    Assigner, Decision, EntityKind, Exposure, Millis, OutcomeEvent, Reason, Record,
-};
+use rampart_core::tick::{effective_rollout, plan_rollout_change, plan_tick, Tick};
+use rampart_core::{Assigner, Decision, Exposure, Millis, OutcomeEvent, Reason, Record};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -24,7 +27,12 @@ pub struct RolloutRun {
     pub status: RolloutStatus,
     /// Index of the stage the rollout was in at the end.
     pub stage: usize,
+    /// Every decision of the run, in order: the rollout's, and those of the experiments its stages
+    /// run or whose winners hand off to it.
     pub decisions: Vec<Decision>,
+    /// The live state at the end: the rollout's (with a handed-off candidate) and every
+    /// experiment's.
+    pub state: LiveState,
     /// Units that were served the candidate.
     pub candidate_units: u64,
     /// Simulated time at which the rollout rolled back or completed.
@@ -98,6 +106,8 @@ pub fn run_rollout_in(
         })
     };
 
+    // The candidate the rollout serves: a winner's hand-off may change it.
+    let mut candidate = rollout.candidate.clone();
     for k in 0..arrivals.ticks() {
         let until = (k as Millis + 1) * opts.tick_ms;
         for u in arrivals.units(k) {
@@ -107,16 +117,14 @@ pub fn run_rollout_in(
             let a = assigner
                 .assign(&rollout.model, &unit, None, ts)
                 .map_err(|e| e.to_string())?;
-            let in_rollout = a
-                .entity
-                .is_some_and(|(k, n)| k == EntityKind::Rollout && n == name);
             if a.reason == Reason::Candidate || a.reason == Reason::Completed {
                 candidate_units += 1;
-                if world.worse(&rollout.baseline, &rollout.candidate, segment) {
+                if world.worse(&rollout.baseline, &candidate, segment) {
                     worse_units += 1;
                 }
             }
-            if !in_rollout {
+            // Units of a rollout or an experiment are evidence; the others (default) are not.
+            if a.entity.is_none() {
                 continue;
             }
             let variant = a.variant.to_string();
@@ -167,19 +175,27 @@ pub fn run_rollout_in(
             pending.pop();
             aggregator.fold(&purchase(format!("u{index}"), at));
         }
-        let current = state
+        let before = state.clone();
+        let Tick {
+            outcomes,
+            state: after,
+        } = plan_tick(config, &state, &aggregator, &Readings::new(), now);
+        let mut ticks = vec![Tick {
+            outcomes,
+            state: after,
+        }];
+        let mut current = ticks[0]
+            .state
             .rollouts
             .get(name)
             .cloned()
             .ok_or("the rollout has no state")?;
-        let evidence = aggregator.evidence(name);
-        let mut result = look(rollout, config, &current, evidence.as_ref(), now);
-        if result.next.status == RolloutStatus::AwaitingApproval {
+        if current.status == RolloutStatus::AwaitingApproval {
             let since = *awaiting_since.get_or_insert(now);
             if opts.approve_after_ms.is_some_and(|d| now - since >= d) {
                 let (next, actions) = rampart_core::rollout::step(
                     rollout,
-                    &result.next,
+                    &current,
                     Input::Command {
                         command: Command::Approve,
                         actor: "simulated approver",
@@ -188,37 +204,45 @@ pub fn run_rollout_in(
                     now,
                 )
                 .map_err(|e| e.to_string())?;
-                result.next = next;
-                result.actions.extend(actions);
+                let approved =
+                    plan_rollout_change(config, &ticks[0].state, name, next, actions, now);
+                current = approved
+                    .state
+                    .rollouts
+                    .get(name)
+                    .cloned()
+                    .ok_or("the rollout has no state")?;
+                ticks.push(approved);
                 awaiting_since = None;
             }
         }
-        for a in result.actions {
-            if let Action::Log(d) = a {
-                decisions.push(d);
-            }
+        for t in &ticks {
+            decisions.extend(t.decisions().cloned());
         }
-        if result.next != current {
-            state.rollouts.insert(name.to_string(), result.next.clone());
+        if let Some(last) = ticks.pop() {
+            state = last.state;
+        }
+        if state != before {
+            candidate = effective_rollout(rollout, &current).candidate.clone();
             assigner = Assigner::new(config, &state);
         }
+        let result = current;
         if matches!(
-            result.next.status,
+            result.status,
             RolloutStatus::RolledBack | RolloutStatus::Completed
         ) {
-            if result.next.status == RolloutStatus::Completed {
+            if result.status == RolloutStatus::Completed {
                 // From here on every unit is served the candidate.
                 worse_units += arrivals
                     .units_from(k + 1)
-                    .filter(|u| {
-                        world.worse(&rollout.baseline, &rollout.candidate, world.segment(u))
-                    })
+                    .filter(|u| world.worse(&rollout.baseline, &candidate, world.segment(u)))
                     .count() as u64;
             }
             return Ok(RolloutRun {
-                status: result.next.status,
-                stage: result.next.stage,
+                status: result.status,
+                stage: result.stage,
                 decisions,
+                state,
                 candidate_units,
                 decided_at: Some(now),
                 ended_at: now,
@@ -235,6 +259,7 @@ pub fn run_rollout_in(
         status: last.status,
         stage: last.stage,
         decisions,
+        state,
         candidate_units,
         decided_at: None,
         ended_at: now,
