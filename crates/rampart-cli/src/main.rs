@@ -283,7 +283,14 @@ fn serve(opts: rampart_server::Options, log_format: LogFormat) -> Result<(), Str
         let running = rampart_server::start(opts)
             .await
             .map_err(|e| e.to_string())?;
-        println!("rampart is serving on http://{}", running.addr);
+        // The announcement is for whoever started the server; if nobody reads stdout any more,
+        // the server goes on serving (the log on stderr says the same).
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "rampart is serving on http://{}", running.addr);
+            let _ = out.flush();
+        }
         running.until_signal().await;
         Ok(())
     })

@@ -1,7 +1,7 @@
 //! `rampart serve` as an operator runs it: started on a large store it answers `/healthz` at once
 //! and `/readyz` 503 `not_ready` until the store is replayed; its `/metrics` passes
 //! `promtool check metrics` and counts the requests made; with `--log-format json` every request's
-//! id appears in its JSON log lines.
+//! id appears in its JSON log lines; a closed stdout does not stop it.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -361,4 +361,43 @@ fn serve_refuses_a_timeout_flag_out_of_range() {
     );
     // Nothing was opened.
     assert!(!dir.path().join("data").exists());
+}
+
+/// A server whose stdout nobody reads any more (started as `rampart serve | head -0`) keeps
+/// serving: the announcement is not worth the service.
+#[test]
+fn a_closed_stdout_does_not_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rampart.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = rampart()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the server has written anything.
+    drop(child.stdout.take());
+    let base = format!("http://127.0.0.1:{port}");
+    crate::support::eventually(30, "the server answers", || {
+        crate::support::http("GET", &format!("{base}/readyz"), None)
+            .ok()
+            .filter(|(status, _)| *status == 200)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    let (status, _) = crate::support::http("GET", &format!("{base}/healthz"), None).unwrap();
+    assert_eq!(status, 200);
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
 }
