@@ -8,11 +8,11 @@
 use std::path::Path;
 
 use rampart_core::Record;
-use rampart_store::{SqliteStore, Store, StoreError};
+use rampart_store::{SqliteStore, Store};
 
 mod common;
 
-use common::{batch, measure, BATCH};
+use common::{append_and_replay, batch, measure, BATCH};
 
 /// The same rows inserted with plain prepared statements into a table of the same shape, same
 /// settings, no dedup and no store: what SQLite alone costs on this machine right now.
@@ -71,28 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(floor_dir);
 
     let store = SqliteStore::open(dir.path())?;
-    measure("append, fresh ids", total, || {
-        for b in &batches {
-            let appended = store.append(b)?;
-            assert_eq!(appended.duplicates, 0, "the bench ids must be distinct");
-        }
-        Ok::<_, StoreError>(())
-    })?;
-
-    let dup_batches = &batches[..batches.len().min(200)];
-    measure("append, all duplicates", dup_batches.len() * BATCH, || {
-        for b in dup_batches {
-            let appended = store.append(b)?;
-            assert_eq!(appended.duplicates, BATCH, "every id was stored before");
-        }
-        Ok::<_, StoreError>(())
-    })?;
-
-    let mut replayed = 0usize;
-    measure("replay", total, || {
-        store.replay(0, &mut |_, _| replayed += 1)
-    })?;
-    assert_eq!(replayed, total);
+    append_and_replay(&store, "append, fresh ids", &batches)?;
     drop(store);
 
     // Reading the ids alone, to show what hashing them adds to a reopen.

@@ -19,7 +19,7 @@ use rampart_core::Record;
 use rampart_store::testing::TestSchema;
 use rampart_store::{PostgresStore, Store, StoreError};
 
-use common::{batch, measure, BATCH};
+use common::{append_and_replay, batch, measure, BATCH};
 
 const TYPES: [Type; 7] = [
     Type::TEXT,
@@ -120,26 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     let store = PostgresStore::open(&url)?;
-    measure("append, 1 writer, fresh", total, || {
-        for b in &batches {
-            let appended = store.append(b)?;
-            assert_eq!(appended.duplicates, 0, "the bench ids must be distinct");
-        }
-        Ok::<_, StoreError>(())
-    })?;
-    let dup_batches = &batches[..batches.len().min(200)];
-    measure("append, all duplicates", dup_batches.len() * BATCH, || {
-        for b in dup_batches {
-            let appended = store.append(b)?;
-            assert_eq!(appended.duplicates, BATCH, "every id was stored before");
-        }
-        Ok::<_, StoreError>(())
-    })?;
-    let mut replayed = 0usize;
-    measure("replay", total, || {
-        store.replay(0, &mut |_, _| replayed += 1)
-    })?;
-    assert_eq!(replayed, total);
+    append_and_replay(&store, "append, 1 writer, fresh", &batches)?;
     assert_eq!(store.count_records()?, (0, total as u64));
     Ok(())
 }

@@ -23,7 +23,7 @@ pub use duration::{Duration, DurationError};
 pub use load::{
     check_file, check_str, load_file, load_str, ConfigError, ConfigErrors, Format, Loaded,
 };
-pub use secret::{inline_secrets, redact, SecretSource, REDACTED};
+pub use secret::{has_password, inline_secrets, redact, redact_password, SecretSource, REDACTED};
 pub use store::StoreConfig;
 pub use validate::http_url_problem;
 

@@ -69,6 +69,32 @@ pub(super) fn shown_url(url: &str) -> String {
     }
 }
 
+/// `url` with the password of its `user:password@` (or a `password=` setting of a key=value
+/// connection string) replaced by `***`, the user kept: how a URL that may hold a password is
+/// shown in messages.
+pub fn redact_password(url: &str) -> String {
+    if url.contains("://") {
+        return match userinfo(url).and_then(|info| info.split_once(':')) {
+            Some((user, password)) => {
+                url.replacen(&format!("{user}:{password}@"), &format!("{user}:***@"), 1)
+            }
+            None => url.to_string(),
+        };
+    }
+    url.split_whitespace()
+        .map(|kv| match kv.starts_with("password=") {
+            true => "password=***",
+            false => kv,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether `url` holds a password, in its userinfo or as a `password=` setting.
+pub fn has_password(url: &str) -> bool {
+    userinfo(url).is_some_and(|u| u.contains(':')) || url.contains("password=")
+}
+
 /// The `user:password` of `scheme://user:password@host/...`.
 fn userinfo(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::secret::{has_password, redact_password};
+
 /// `[store]`: a PostgreSQL database shared by every replica, named by URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +36,7 @@ impl StoreConfig {
                     format!(
                         "expected a PostgreSQL URL such as \"postgres://rampart@db:5432/rampart\", \
                          found {:?}; leave [store] out to use the embedded store in server.data_dir",
-                        redact(url)
+                        redact_password(url)
                     ),
                 ));
             } else if has_password(url) {
@@ -54,26 +56,6 @@ impl StoreConfig {
             ));
         }
         out
-    }
-}
-
-/// The userinfo of a URL (between `://` and `@`), if any.
-fn userinfo(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    Some(&authority[..authority.rfind('@')?])
-}
-
-fn has_password(url: &str) -> bool {
-    userinfo(url).is_some_and(|u| u.contains(':')) || url.contains("password=")
-}
-
-fn redact(url: &str) -> String {
-    match userinfo(url) {
-        Some(u) if u.contains(':') => {
-            url.replacen(u, &format!("{}:***", &u[..u.find(':').unwrap_or(0)]), 1)
-        }
-        _ => url.to_owned(),
     }
 }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rampart_core::{OutcomeEvent, Record};
+use rampart_store::{Store, StoreError};
 
 pub const BATCH: usize = 1_000;
 
@@ -61,4 +62,35 @@ pub fn measure<T>(label: &str, n: usize, f: impl FnOnce() -> T) -> T {
         cpu.as_secs_f64()
     );
     out
+}
+
+/// The cases every store is measured on: appending `batches` (fresh ids), appending the first
+/// 200 of them again (every id already stored), and replaying the log.
+pub fn append_and_replay(
+    store: &dyn Store,
+    fresh_label: &str,
+    batches: &[Vec<Record>],
+) -> Result<(), StoreError> {
+    let total = batches.len() * BATCH;
+    measure(fresh_label, total, || {
+        for b in batches {
+            let appended = store.append(b)?;
+            assert_eq!(appended.duplicates, 0, "the bench ids must be distinct");
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    let dup_batches = &batches[..batches.len().min(200)];
+    measure("append, all duplicates", dup_batches.len() * BATCH, || {
+        for b in dup_batches {
+            let appended = store.append(b)?;
+            assert_eq!(appended.duplicates, BATCH, "every id was stored before");
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    let mut replayed = 0usize;
+    measure("replay", total, || {
+        store.replay(0, &mut |_, _| replayed += 1)
+    })?;
+    assert_eq!(replayed, total);
+    Ok(())
 }
